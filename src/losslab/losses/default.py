@@ -1,0 +1,28 @@
+"""``loss=default``: the model head's own loss, exactly as transformers chooses it.
+
+The head picks by ``config.problem_type``: ``regression`` → MSE, ``single_label_classification`` →
+cross-entropy, ``multi_label_classification`` → BCE-with-logits. losslab then passes *no*
+``compute_loss_func`` to the Trainer, so the model computes its loss from the labels itself.
+
+Gradient-accumulation caveat (measured with transformers 5.24, see tests/test_grad_accum.py): BERT's
+sequence-classification head computes a plain batch mean (``MSELoss()``, ``CrossEntropyLoss()``,
+``BCEWithLogitsLoss()``) and ignores ``num_items_in_batch``, while its ``forward`` accepts ``**kwargs``, so
+the Trainer treats the loss as already normalised over the accumulated batch and does not divide by the
+accumulation steps. With ``gradient_accumulation_steps = k > 1`` the gradient and the logged loss come out
+k times too large, for every problem type (transformers#47688 reports the regression case). losslab warns
+when that happens; ``loss=mse`` and ``loss=cross_entropy`` are the same losses, normalised correctly.
+"""
+
+from __future__ import annotations
+
+from losslab.losses.base import REGRESSION, SINGLE_LABEL
+
+
+class ModelDefault:
+    """Marker: let the model compute its own loss (no ``compute_loss_func``)."""
+
+    task_kinds = (REGRESSION, SINGLE_LABEL)
+    uses_model_loss = True
+
+    def __repr__(self) -> str:
+        return "ModelDefault()"

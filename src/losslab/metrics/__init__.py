@@ -1,0 +1,38 @@
+"""Metric suites: ``evaluate`` modules shipped in this folder and loaded by local path (hub loading fails
+offline). One suite per problem kind, independent of the loss, so runs with different losses compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SUITES_DIR = Path(__file__).resolve().parent
+
+
+def suites() -> list[str]:
+    return sorted(p.name for p in SUITES_DIR.iterdir() if (p / f"{p.name}.py").is_file())
+
+
+def load(name: str):
+    """The ``evaluate`` module of a suite, loaded from its local folder."""
+    import evaluate
+
+    if name not in suites():
+        raise ValueError(f"task.metrics={name!r} is not a metric suite; choose one of: {', '.join(suites())}")
+    return evaluate.load(str(SUITES_DIR / name))
+
+
+def compute_metrics(name: str):
+    """A Trainer ``compute_metrics`` that feeds predictions (logits) and labels to the suite."""
+    import numpy as np
+
+    suite = load(name)
+
+    def compute(eval_pred):
+        preds, labels = eval_pred.predictions, eval_pred.label_ids
+        preds = preds[0] if isinstance(preds, tuple) else preds
+        preds = np.asarray(preds)
+        if name == "regression" and preds.ndim == 2 and preds.shape[1] == 1:
+            preds = preds[:, 0]
+        return suite.compute(predictions=preds, references=np.asarray(labels))
+
+    return compute

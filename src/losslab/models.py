@@ -1,0 +1,38 @@
+"""Build the tokenizer and the model with the head a task needs: pretrained, or from a config."""
+
+from __future__ import annotations
+
+from losslab.losses.base import REGRESSION, SINGLE_LABEL
+from losslab.paths import package_path
+
+# losslab's problem kinds -> transformers' config.problem_type (which also picks the head's default loss)
+PROBLEM_TYPES = {REGRESSION: "regression", SINGLE_LABEL: "single_label_classification"}
+
+
+def build(model_cfg, task_cfg):
+    """``(model, tokenizer)`` for the task: ``AutoModelForSequenceClassification`` with ``num_labels`` outputs."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    head = {"num_labels": int(task_cfg.num_labels), "problem_type": PROBLEM_TYPES[task_cfg.kind]}
+    source = model_cfg.get("name_or_path")
+    tokenizer_source = model_cfg.get("tokenizer") or source
+    if not tokenizer_source:
+        raise ValueError("model: set model.tokenizer (or model.name_or_path) to load a tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(package_path(tokenizer_source))
+    if model_cfg.get("architecture"):
+        architecture = dict(model_cfg.architecture)
+        config = AutoConfig.for_model(architecture.pop("model_type"), **architecture, **head)
+        model = AutoModelForSequenceClassification.from_config(config)
+    elif source:
+        model = AutoModelForSequenceClassification.from_pretrained(package_path(source), **head)
+    else:
+        raise ValueError("model: set model.name_or_path (pretrained) or model.architecture (from a config)")
+    # The embedding table must cover the tokenizer's vocabulary; num_labels is the head's width, never the vocab.
+    if len(tokenizer) > model.config.vocab_size:
+        raise ValueError(
+            f"model: the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is "
+            f"{model.config.vocab_size}; set model.architecture.vocab_size >= {len(tokenizer)}"
+        )
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

@@ -1,0 +1,98 @@
+"""Checks that need no data and no model, run first so a bad command fails in a second, not after loading.
+
+- the loss can serve the task's problem kind (each loss class declares ``task_kinds``);
+- every ``trainer.<field>`` is a ``TrainingArguments`` field;
+- the task's kind and metric suite exist; the hardware asked for is there.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from omegaconf import DictConfig
+
+from losslab.errors import UsageError
+
+
+class ConfigError(UsageError):
+    """The composed config cannot run; the message says what to change."""
+
+
+def declared_kinds(loss_cfg) -> tuple[str, ...] | None:
+    """The task kinds a loss config's ``_target_`` declares, or None for a callable that declares none."""
+    from hydra.utils import get_object
+
+    target = loss_cfg.get("_target_") if isinstance(loss_cfg, DictConfig) else None
+    if not target:
+        raise ConfigError("loss: the loss config has no _target_ (the class or function to instantiate)")
+    try:
+        obj = get_object(target)
+    except Exception as exc:  # ImportError, AttributeError, ... wrapped by Hydra
+        raise ConfigError(f"loss: cannot import _target_ {target!r}: {exc}") from exc
+    kinds = getattr(obj, "task_kinds", None)
+    return tuple(kinds) if kinds is not None else None
+
+
+def loss_options() -> dict[str, tuple[str, ...] | None]:
+    """Every option of the ``loss`` group on the search path, with the kinds it serves (inside a Hydra app)."""
+    from hydra import compose
+    from hydra.core.global_hydra import GlobalHydra
+
+    if not GlobalHydra.instance().is_initialized():
+        return {}
+    loader = GlobalHydra.instance().config_loader()
+    out = {}
+    for name in loader.get_group_options("loss"):
+        try:
+            out[name] = declared_kinds(compose(config_name="train", overrides=[f"loss={name}"]).loss)
+        except Exception:
+            out[name] = None
+    return out
+
+
+def check_loss(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    kind = cfg.task.kind
+    kinds = declared_kinds(cfg.loss)
+    if kinds is None or kind in kinds:
+        return
+    name = HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else cfg.loss._target_
+    fitting = sorted(n for n, k in loss_options().items() if k is not None and kind in k)
+    raise ConfigError(
+        f"loss={name} cannot serve task={cfg.task.name}: the task's kind is {kind!r} and {name} serves "
+        f"{', '.join(kinds)}. Losses for {kind}: {', '.join(fitting) or '(none found)'}"
+    )
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    for key in cfg.trainer:
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise ConfigError(f"trainer.{key} is not a transformers.TrainingArguments field.{hint}")
+
+
+def check_task(cfg: DictConfig) -> None:
+    from losslab import metrics
+    from losslab.losses import TASK_KINDS
+
+    if cfg.task.kind not in TASK_KINDS:
+        raise ConfigError(f"task.kind={cfg.task.kind!r} is not a problem kind; choose one of: {', '.join(TASK_KINDS)}")
+    if cfg.task.metrics not in metrics.suites():
+        raise ConfigError(f"task.metrics={cfg.task.metrics!r}: no such suite; choose one of: {', '.join(metrics.suites())}")
+
+
+def check(cfg: DictConfig) -> None:
+    """Run every check; raise ConfigError with a message a user can act on."""
+    from losslab import hardware
+
+    check_task(cfg)
+    check_loss(cfg)
+    check_trainer(cfg)
+    hardware.training_kwargs(cfg.hardware)

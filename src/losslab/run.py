@@ -1,0 +1,131 @@
+"""The run wiring: check, load, build the Trainer with the chosen loss, train, evaluate, report.
+
+Everything that can be checked without data or a model is checked first (``preflight``); the data and the
+model load next; the MLflow run starts only once all of that has worked, so a bad command leaves no run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("losslab")
+
+
+def training_arguments(cfg: DictConfig):
+    from transformers import TrainingArguments
+
+    from losslab import hardware
+
+    args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    args.update(hardware.training_kwargs(cfg.hardware))
+    return TrainingArguments(**args)
+
+
+def build_trainer(cfg: DictConfig, loss, model, tokenizer, encoded, args):
+    """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
+    from transformers import DataCollatorWithPadding, Trainer
+
+    from losslab import metrics
+    from losslab.callbacks import EvaluateAtEnd, StopOnNonFiniteLoss
+
+    on_gpu = not args.use_cpu
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None),
+        compute_metrics=metrics.compute_metrics(cfg.task.metrics),
+        compute_loss_func=None if getattr(loss, "uses_model_loss", False) else loss,
+        callbacks=[StopOnNonFiniteLoss(), EvaluateAtEnd()],
+    )
+
+
+def _warn_default_under_accumulation(cfg, loss) -> None:
+    steps = int(cfg.trainer.get("gradient_accumulation_steps") or 1)
+    if steps > 1 and getattr(loss, "uses_model_loss", False):
+        log.warning(
+            "loss=default with gradient_accumulation_steps=%d: BERT-style heads return a per-micro-batch mean "
+            "and ignore num_items_in_batch, so the gradient and the logged loss are %dx too large "
+            "(see losslab/losses/default.py). loss=mse / loss=cross_entropy are the same losses, normalized "
+            "correctly.", steps, steps,
+        )
+
+
+def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    loss = HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else cfg.loss._target_
+    suite = " · ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in test.items()
+                       if k.startswith("test_") and isinstance(v, float)
+                       and k != "test_loss" and not k.endswith(("runtime", "per_second")))
+    # test_loss is left out: it is in the chosen loss's units, so it does not compare across losses
+    return (
+        f"\nlosslab · task={cfg.task.name} · loss={loss} · {seconds / 60:.1f} min\n"
+        f"  test: {suite}\n"
+        f"  MLflow run {run_id} (experiment {cfg.tracking.experiment!r}); see it with:\n"
+        f"    mlflow ui --backend-store-uri {cfg.tracking.uri}\n"
+    )
+
+
+def train(cfg: DictConfig) -> float:
+    """Fine-tune with ``cfg.loss`` on ``cfg.task``; return the validation objective of the final model."""
+    from hydra.utils import instantiate
+
+    from losslab import preflight
+
+    started = time.time()
+    preflight.check(cfg)  # no data, no model yet
+    loss = instantiate(cfg.loss)
+    _warn_default_under_accumulation(cfg, loss)
+
+    from transformers import set_seed
+
+    from losslab import models, tracking
+    from losslab.tasks import data
+
+    set_seed(int(cfg.seed))
+    splits = data.load_splits(cfg.task)
+    model, tokenizer = models.build(cfg.model, cfg.task)
+    encoded = data.encode(splits, tokenizer, cfg.task)
+    args = training_arguments(cfg)
+    trainer = build_trainer(cfg, loss, model, tokenizer, encoded, args)
+
+    run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
+    with tracking.job_run(cfg, run_name) as run:
+        trainer.train()
+        objective = f"eval_{cfg.task.objective}"
+        if args.load_best_model_at_end and trainer.state.best_metric is not None:
+            value = float(trainer.state.best_metric)
+        else:
+            evals = [h for h in trainer.state.log_history if objective in h]
+            value = float(evals[-1][objective] if evals else trainer.evaluate()[objective])
+        test = trainer.evaluate(encoded["test"], metric_key_prefix="test")
+        run_id = run.info.run_id
+    print(summary(cfg, run_id, test, time.time() - started), flush=True)
+    return value
+
+
+def main(cfg: DictConfig) -> float:
+    """``train.py``'s task function: :func:`train`, with a user's mistake shown as one line in a single run.
+
+    In a multirun the error propagates, so the launcher records the failed job and the sweep goes on.
+    """
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from losslab.errors import UsageError
+
+    try:
+        return train(cfg)
+    except UsageError as err:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        print(f"losslab: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)

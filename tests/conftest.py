@@ -1,0 +1,72 @@
+"""Shared helpers: run ``train.py`` for real (a subprocess, a temp output dir and MLflow store)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+TESTS = Path(__file__).resolve().parent
+
+# A tiny model and a few steps: every piece of the real pipeline runs, in seconds.
+QUICK = [
+    "model=tiny",
+    "trainer.max_steps=6",
+    "trainer.logging_steps=2",
+    "trainer.eval_steps=3",
+    "trainer.save_steps=3",
+    "trainer.per_device_train_batch_size=8",
+    "task.max_train_samples=64",
+    "task.max_eval_samples=32",
+]
+
+
+def run_train(args: list[str], out: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python train.py ARGS paths.output_dir=OUT``; tests/ is importable so test-only losses resolve."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(TESTS), "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("LOSSLAB_PARENT_RUN_ID", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args, f"paths.output_dir={out}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def store_uri(out: Path) -> str:
+    return f"sqlite:///{out}/mlflow.db"
+
+
+def runs(out: Path, experiment: str = "losslab"):
+    """All runs of the experiment in the store under ``out`` (empty when no store was created)."""
+    if not (out / "mlflow.db").exists():
+        return []
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store_uri(out))
+    exp = client.get_experiment_by_name(experiment)
+    return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_env():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    yield
+
+
+def compose(overrides: list[str] | None = None, hydra: bool = False):
+    """Compose ``conf/train.yaml`` with overrides, as train.py would."""
+    import losslab  # noqa: F401  (resolvers)
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose("train", overrides=overrides or [], return_hydra_config=hydra)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))

@@ -1,0 +1,53 @@
+"""Bad input: a clear message, a non-zero exit, and no MLflow run left behind."""
+
+from __future__ import annotations
+
+from conftest import QUICK, run_train, runs
+
+
+def _fails(args, tmp_path):
+    out = run_train(args, tmp_path)
+    assert out.returncode != 0
+    assert runs(tmp_path) == [], "a refused command must leave no MLflow run"
+    return out.stderr
+
+
+def test_loss_that_cannot_serve_the_task(tmp_path):
+    err = _fails(["loss=huber", "task=sentiment", *QUICK], tmp_path)
+    assert "loss=huber cannot serve task=sentiment" in err
+    assert "'single_label'" in err and "huber serves regression" in err
+    assert "Losses for single_label: cross_entropy, default" in err
+    assert "Loading" not in err and "tokenize" not in err  # refused before any data or model
+
+
+def test_unknown_loss_lists_the_options(tmp_path):
+    err = _fails(["loss=hubber", *QUICK], tmp_path)
+    assert "Could not find 'loss/hubber'" in err
+    for name in ("cross_entropy", "default", "huber", "mae", "mse"):
+        assert f"\t{name}" in err
+
+
+def test_missing_data_file_names_split_and_file(tmp_path):
+    missing = tmp_path / "nowhere" / "train.csv"
+    err = _fails([f"task.data.data_files.train={missing}", *QUICK], tmp_path)
+    assert f"the train file {missing} does not exist" in err
+
+
+def test_missing_column_names_split_file_and_column(tmp_path):
+    err = _fails(["task.label_column=score", *QUICK], tmp_path)
+    assert "has no column 'score' (task.label_column)" in err and "train.jsonl.gz" in err
+
+
+def test_misspelt_trainer_field_suggests_the_real_one(tmp_path):
+    err = _fails(["trainer.learning_rat=1e-4", *QUICK], tmp_path)
+    assert "trainer.learning_rat is not a transformers.TrainingArguments field" in err
+    assert "learning_rate" in err
+
+
+def test_gpu_asked_for_where_there_is_none(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    err = _fails(["hardware=gpu", *QUICK], tmp_path)
+    assert "hardware=gpu asks for a CUDA GPU" in err

@@ -1,0 +1,86 @@
+"""Every option of every config group composes; losses instantiate; config-only commands stay light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import CONF, ROOT, compose, options
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from losslab.preflight import declared_kinds
+
+GROUPS = ["task", "model", "loss", "hardware", "trainer", "tracking", "experiment"]
+
+
+def test_every_group_has_options_with_a_header_comment():
+    for group in GROUPS:
+        files = sorted((CONF / group).glob("*.yaml"))
+        assert files, f"conf/{group} has no options"
+        for f in files:
+            lines = [ln for ln in f.read_text().splitlines() if not ln.startswith("# @package")]
+            assert lines[0].startswith(f"# {group}={f.stem} — "), f"{f} must open with '# {group}={f.stem} — ...'"
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_option_composes(group, option):
+    cfg = compose([f"{group}={option}"], hydra=True)
+    assert cfg.hydra.runtime.choices[group] == option
+    OmegaConf.to_container(cfg.task, resolve=True)  # task paths resolve (shipped data)
+
+
+@pytest.mark.parametrize("option", options("loss"))
+def test_loss_instantiates_and_declares_kinds(option):
+    cfg = compose([f"loss={option}"])
+    loss = instantiate(cfg.loss)
+    kinds = declared_kinds(cfg.loss)
+    assert kinds, f"loss={option} declares no task kinds"
+    assert getattr(loss, "task_kinds", None) == kinds
+
+
+@pytest.mark.parametrize("task", options("task"))
+def test_each_task_default_loss_serves_it(task):
+    cfg = compose([f"task={task}"])
+    assert cfg.task.kind in declared_kinds(cfg.loss)
+
+
+def test_command_line_loss_beats_task_default():
+    assert compose(["task=sentiment"]).loss._target_.endswith("CrossEntropy")
+    assert compose(["task=sentiment", "loss=default"]).loss._target_.endswith("ModelDefault")
+    assert compose(["loss=huber", "task=regression"]).loss._target_.endswith("Huber")
+
+
+def test_trainer_accepts_any_field_without_plus():
+    cfg = compose(["trainer.adam_beta2=0.98", "trainer.max_steps=7"])
+    assert cfg.trainer.adam_beta2 == 0.98 and cfg.trainer.max_steps == 7
+
+
+def _train_py(*args):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cfg_job_imports_nothing_heavy():
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['train.py', '--cfg', 'job']\n"
+        "try:\n"
+        f"    runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'mlflow', 'evaluate') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "loss:" in out.stdout and "task:" in out.stdout
+    assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
+
+
+def test_help_lists_groups_and_options():
+    out = _train_py("--help")
+    assert out.returncode == 0
+    for group in GROUPS:
+        line = next(ln for ln in out.stdout.splitlines() if ln.startswith(f"{group}: "))
+        assert set(line.split(": ", 1)[1].split(", ")) == set(options(group))

@@ -1,0 +1,70 @@
+"""End to end: ``train.py`` for real with a tiny model, into a temp dir and a temp MLflow store."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import QUICK, TESTS, run_train, runs, store_uri
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def test_regression_run_is_tracked(tmp_path):
+    out = run_train(["task=regression", "loss=huber", "loss.delta=0.5", *QUICK], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    assert run.info.status == "FINISHED" and run.info.run_name == "huber"
+    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+    assert tags["choice.loss"] == "huber" and tags["choice.task"] == "regression" and tags["choice.model"] == "tiny"
+    assert tags["losslab.task_kind"] == "regression"
+    assert params["loss._target_"] == "losslab.losses.Huber" and params["loss.delta"] == "0.5"
+    assert params["trainer.max_steps"] == "6" and params["task.name"] == "regression"
+    client = MlflowClient(store_uri(tmp_path))
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == [2, 4, 6]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "eval_pearson")] == [3, 6]
+    for name in ("mse", "rmse", "mae", "pearson", "spearman", "r2"):
+        assert f"test_{name}" in metrics and f"eval_{name}" in metrics
+    config = client.download_artifacts(run.info.run_id, "config/config.yaml", str(tmp_path))
+    assert "delta: 0.5" in open(config).read()
+    assert f"MLflow run {run.info.run_id}" in out.stdout
+    assert f"mlflow ui --backend-store-uri {store_uri(tmp_path)}" in out.stdout
+    assert "test: mse" in out.stdout and "pearson" in out.stdout
+
+
+def test_sentiment_run_with_classification_suite(tmp_path):
+    out = run_train(["task=sentiment", *QUICK, "trainer.max_steps=7"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    history = MlflowClient(store_uri(tmp_path)).get_metric_history(run.info.run_id, "eval_macro_f1")
+    assert [m.step for m in history] == [3, 6, 7]  # every eval_steps, and the last step
+    assert run.info.status == "FINISHED" and run.data.tags["choice.loss"] == "cross_entropy"
+    for name in ("accuracy", "macro_f1", "log_loss", "ece"):
+        assert f"test_{name}" in run.data.metrics
+    assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
+
+
+def test_nan_loss_stops_the_run_and_marks_it_failed(tmp_path):
+    out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=diverging", *QUICK], tmp_path)
+    assert out.returncode != 0
+    assert "the training loss became nan at step 2" in out.stderr
+    [run] = runs(tmp_path)
+    assert run.info.status == "FAILED"
+    assert "NonFiniteLossError" in run.data.tags["error"]
+    history = MlflowClient(store_uri(tmp_path)).get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == [2]  # stopped at the first logged NaN
+
+
+def test_multirun_is_one_parent_with_a_child_per_job(tmp_path):
+    out = run_train(["-m", "task=regression", "loss=mse,huber,mae", *QUICK], tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    all_runs = runs(tmp_path)
+    parents = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in all_runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.data.tags["children.finished"] == "3"
+    assert "loss=mse,huber,mae" in parent.data.tags["losslab.command"]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(c.info.run_name for c in children) == ["huber", "mae", "mse"]
+    assert all(c.info.status == "FINISHED" and "test_pearson" in c.data.metrics for c in children)

@@ -94,3 +94,312 @@ def test_default_is_the_model_heads_builtin_loss(task, ours):
     with torch.no_grad():
         out = model(**batch, labels=labels)
     assert out.loss.item() == pytest.approx(ours(out, labels).item(), rel=1e-6)
+
+
+# ---------------------------------------------------------------- the catalog (issue: the loss library)
+import torch.nn.functional as F  # noqa: E402
+from scipy.special import expit, log_softmax as np_log_softmax, logsumexp, softmax  # noqa: E402
+from sklearn.metrics import mean_pinball_loss  # noqa: E402
+from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
+
+from losslab.losses import (  # noqa: E402
+    BCE, Asymmetric, ChunkedCrossEntropy, Composite, Coral, Dice, Focal, GaussianNLL, LabelSmoothing, LogCosh,
+    MultiMargin, Poly1, Quantile, SigmoidFocal, SmoothL1, SoftCrossEntropy, TokenCrossEntropy,
+    TokenLabelSmoothing, WeightedCrossEntropy, ZLoss,
+)
+
+
+def _cls(n=30, c=4, ignore=(3, 8)):
+    z = rng.normal(size=(n, c)) * 2
+    y = rng.integers(0, c, size=n)
+    y[list(ignore)] = -100
+    return z, y
+
+
+def _kept(z, y):
+    keep = y != -100
+    return z[keep], y[keep]
+
+
+def test_smooth_l1_closed_form_and_huber_relation():
+    pred, y = _reg()
+    e = np.abs(pred[:, 0] - y)
+    expected = np.where(e < 0.7, 0.5 * e**2 / 0.7, e - 0.35).mean()
+    got = SmoothL1(0.7)({"logits": _t(pred)}, _t(y)).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert Huber(0.7)({"logits": _t(pred)}, _t(y)).item() == pytest.approx(0.7 * got, rel=1e-5)
+
+
+def test_log_cosh_matches_numpy_and_stays_finite_far_out():
+    pred, y = _reg()
+    np.testing.assert_allclose(LogCosh()({"logits": _t(pred)}, _t(y)).item(),
+                               np.log(np.cosh(pred[:, 0] - y)).mean(), rtol=1e-5)
+    big = torch.tensor([[100.0], [-100.0]], requires_grad=True)
+    loss = LogCosh()({"logits": big}, torch.zeros(2))
+    loss.backward()
+    assert loss.item() == pytest.approx(100 - np.log(2), rel=1e-6)
+    assert torch.isfinite(big.grad).all()
+
+
+@pytest.mark.parametrize("q", [0.1, 0.5, 0.9])
+def test_quantile_matches_sklearn_pinball(q):
+    pred, y = _reg()
+    got = Quantile(q)({"logits": _t(pred)}, _t(y)).item()
+    assert got == pytest.approx(mean_pinball_loss(y, pred[:, 0], alpha=q), rel=1e-5)
+
+
+def test_gaussian_nll_matches_torch_with_softplus_variance():
+    head = rng.normal(size=(25, 2))
+    y = rng.normal(size=25)
+    var = np.log1p(np.exp(head[:, 1]))
+    expected = (0.5 * (np.log(var) + (y - head[:, 0]) ** 2 / var)).mean()
+    got = GaussianNLL()({"logits": _t(head)}, _t(y)).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    ref = F.gaussian_nll_loss(_t(head[:, 0]), _t(y), F.softplus(_t(head[:, 1])))
+    assert got == pytest.approx(ref.item(), rel=1e-5)
+    assert GaussianNLL.predictions(_t(head)).shape == (25,)
+
+
+def test_soft_cross_entropy_soft_onehot_and_class_ids():
+    z = rng.normal(size=(12, 5))
+    t = softmax(rng.normal(size=(12, 5)), axis=1)
+    expected = -(t * np_log_softmax(z, axis=1)).sum(1).mean()
+    got = SoftCrossEntropy()({"logits": _t(z)}, _t(t))
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    assert got.item() == pytest.approx(F.cross_entropy(_t(z), _t(t)).item(), rel=1e-5)
+    # The Trainer counts 12 x 5 label elements for float targets: the loss divides by 12 items.
+    assert SoftCrossEntropy()({"logits": _t(z)}, _t(t), num_items_in_batch=torch.tensor(60)).item() == \
+        pytest.approx(expected, rel=1e-5)
+    zc, yc = _cls()
+    assert SoftCrossEntropy()({"logits": _t(zc)}, _t(yc, torch.long)).item() == pytest.approx(
+        CrossEntropy()({"logits": _t(zc)}, _t(yc, torch.long)).item(), rel=1e-6)
+
+
+def test_label_smoothing_matches_torch_and_closed_form_with_padding():
+    z, y = _cls()
+    zk, yk = _kept(z, y)
+    logp = np_log_softmax(zk, axis=1)
+    eps = 0.2
+    expected = ((1 - eps) * -logp[np.arange(len(yk)), yk] + eps * -logp.mean(1)).mean()
+    got = LabelSmoothing(eps)({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    torch_ref = F.cross_entropy(_t(z), _t(y, torch.long), label_smoothing=eps, ignore_index=-100)
+    assert got == pytest.approx(torch_ref.item(), rel=1e-5)
+
+
+def test_weighted_cross_entropy_divides_by_items_and_balanced_weights_match_sklearn():
+    z, y = _cls()
+    w = [0.5, 2.0, 1.0, 3.0]
+    zk, yk = _kept(z, y)
+    nll = -np_log_softmax(zk, axis=1)[np.arange(len(yk)), yk]
+    got = WeightedCrossEntropy(w)({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert got == pytest.approx((np.array(w)[yk] * nll).sum() / len(yk), rel=1e-5)
+    train = rng.integers(0, 4, size=500)
+    loss = WeightedCrossEntropy("balanced")
+    logged = loss.fit(train)
+    np.testing.assert_allclose(loss.weights, compute_class_weight("balanced", classes=np.arange(4), y=train))
+    assert set(logged) == {f"class_weight.{c}" for c in range(4)}
+
+
+def test_focal_matches_closed_form_and_gamma_zero_is_cross_entropy():
+    z, y = _cls()
+    zk, yk = _kept(z, y)
+    logp = np_log_softmax(zk, axis=1)[np.arange(len(yk)), yk]
+    expected = (-0.25 * (1 - np.exp(logp)) ** 2 * logp).mean()
+    assert Focal(2.0, 0.25)({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
+    assert Focal(0.0)({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(-logp.mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize("gamma", [0.3, 0.5, 2.0])
+def test_focal_stays_finite_when_probabilities_saturate(gamma):
+    z = torch.tensor([[60.0, -60.0, 0.0], [0.0, 80.0, -80.0]], requires_grad=True)
+    loss = Focal(gamma)({"logits": z}, torch.tensor([0, 1]))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+
+
+def test_poly1_closed_form():
+    z, y = _cls()
+    zk, yk = _kept(z, y)
+    logp = np_log_softmax(zk, axis=1)[np.arange(len(yk)), yk]
+    expected = (-logp + 0.7 * (1 - np.exp(logp))).mean()
+    assert Poly1(0.7)({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_matches_torch_and_closed_form(p):
+    z, y = _cls()
+    zk, yk = _kept(z, y)
+    margins = np.maximum(0, 0.8 - zk[np.arange(len(yk)), yk][:, None] + zk) ** p
+    margins[np.arange(len(yk)), yk] = 0
+    expected = (margins.sum(1) / z.shape[1]).mean()
+    got = MultiMargin(p=p, margin=0.8)({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert got == pytest.approx(F.multi_margin_loss(_t(zk), _t(yk, torch.long), p=p, margin=0.8).item(), rel=1e-5)
+
+
+def test_dice_closed_form():
+    z, y = _cls()
+    zk, yk = _kept(z, y)
+    p = softmax(zk, axis=1)
+    t = np.eye(z.shape[1])[yk]
+    pw = (1 - p) * p
+    expected = (1 - (2 * pw * t + 1) / (pw + t + 1)).mean(1).mean()
+    assert Dice()({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
+
+
+def _ml(n=10, k=4):
+    z = rng.normal(size=(n, k)) * 2
+    t = rng.integers(0, 2, size=(n, k)).astype(float)
+    t[1, 2] = -100
+    return z, t
+
+
+def test_bce_matches_torch_with_pos_weight_and_ignored_elements():
+    z, t = _ml()
+    keep = t != -100
+    pw = np.array([1.0, 2.0, 0.5, 3.0])
+    ref = F.binary_cross_entropy_with_logits(
+        _t(z[keep]), _t(t[keep]), pos_weight=_t(np.broadcast_to(pw, z.shape)[keep]), reduction="mean")
+    assert BCE(pw.tolist())({"logits": _t(z)}, _t(t)).item() == pytest.approx(ref.item(), rel=1e-5)
+    loss = BCE("balanced")
+    train = rng.integers(0, 2, size=(100, 4))
+    loss.fit(train)
+    np.testing.assert_allclose(loss.pos_weight, (train == 0).sum(0) / (train == 1).sum(0))
+
+
+def test_sigmoid_focal_matches_torchvision_formula():
+    z, t = _ml()
+    keep = t != -100
+    zk, tk = z[keep], t[keep]
+    p = expit(zk)
+    ce = -(tk * np.log(p) + (1 - tk) * np.log(1 - p))
+    p_t = p * tk + (1 - p) * (1 - tk)
+    a_t = 0.25 * tk + 0.75 * (1 - tk)
+    expected = (a_t * (1 - p_t) ** 2 * ce).mean()
+    assert SigmoidFocal()({"logits": _t(z)}, _t(t)).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+def test_asymmetric_closed_form(clip):
+    z, t = _ml()
+    keep = t != -100
+    zk, tk = z[keep], t[keep]
+    p = expit(zk)
+    p_m = np.maximum(p - clip, 0)
+    lp = (1 - p) ** 1.0 * np.log(p)
+    ln = p_m**4 * np.log(np.minimum(1 - p_m, 1.0))
+    expected = -(tk * lp + (1 - tk) * ln).mean()
+    got = Asymmetric(gamma_pos=1.0, gamma_neg=4.0, clip=clip)({"logits": _t(z)}, _t(t)).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_coral_closed_form():
+    z = rng.normal(size=(15, 8))  # 9 ordered levels
+    y = rng.integers(0, 9, size=15)
+    y[4] = -100
+    keep = y != -100
+    tasks = (y[keep][:, None] > np.arange(8)).astype(float)
+    p = expit(z[keep])
+    expected = -(tasks * np.log(p) + (1 - tasks) * np.log(1 - p)).sum(1).mean()
+    assert Coral()({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
+    assert Coral.predictions(torch.tensor([[5.0, 5.0, -5.0]])).item() == 2
+
+
+def _lm(b=3, t=7, v=11):
+    z = rng.normal(size=(b, t, v))
+    y = rng.integers(0, v, size=(b, t))
+    y[0, 5:] = -100
+    y[2, 0] = -100
+    return z, y
+
+
+def test_token_cross_entropy_matches_transformers_causal_lm_loss():
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    z, y = _lm()
+    n = torch.tensor(int((y[:, 1:] != -100).sum()) + 6)  # as if other micro-batches held 6 more tokens
+    ours = TokenCrossEntropy()({"logits": _t(z)}, _t(y, torch.long), num_items_in_batch=n)
+    theirs = ForCausalLMLoss(_t(z), _t(y, torch.long), vocab_size=11, num_items_in_batch=n)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+
+
+def test_token_label_smoothing_matches_transformers_label_smoother():
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    z, y = _lm()
+    ours = TokenLabelSmoothing(0.1)({"logits": _t(z)}, _t(y, torch.long))
+    theirs = LabelSmoother(epsilon=0.1)({"logits": _t(z)}, _t(y, torch.long), shift_labels=True)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+
+
+def test_z_loss_closed_form_and_components():
+    z, y = _lm()
+    zs, ys = z[:, :-1].reshape(-1, 11), y[:, 1:].reshape(-1)
+    keep = ys != -100
+    lse = logsumexp(zs[keep], axis=1)
+    ce = (lse - zs[keep][np.arange(keep.sum()), ys[keep]]).mean()
+    zterm = (lse**2).mean()
+    loss = ZLoss(1e-2)
+    got = loss({"logits": _t(z)}, _t(y, torch.long))
+    assert got.item() == pytest.approx(ce + 1e-2 * zterm, rel=1e-5)
+    assert loss.last_components["ce"].item() == pytest.approx(ce, rel=1e-5)
+    assert loss.last_components["z"].item() == pytest.approx(zterm, rel=1e-5)
+
+
+def test_chunked_cross_entropy_equals_full_logits_in_value_and_gradient():
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 40, 16, requires_grad=True)
+    head = torch.nn.Linear(16, 300, bias=False)
+    labels = torch.randint(0, 300, (2, 40))
+    labels[1, 30:] = -100
+    chunked = ChunkedCrossEntropy(chunk_size=8).bind(head)
+    a = chunked({"hidden_states": (hidden,)}, labels, num_items_in_batch=torch.tensor(70))
+    ga = torch.autograd.grad(a, [hidden, head.weight])
+    b = TokenCrossEntropy()({"logits": head(hidden)}, labels, num_items_in_batch=torch.tensor(70))
+    gb = torch.autograd.grad(b, [hidden, head.weight])
+    assert a.item() == pytest.approx(b.item(), rel=1e-5)
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-4)
+
+
+def test_composite_is_the_weighted_sum_of_its_terms_and_reports_them():
+    z, y = _cls()
+    out, lab = {"logits": _t(z)}, _t(y, torch.long)
+    comp = Composite({"ce": {"loss": CrossEntropy(), "weight": 1.0}, "focal": {"loss": Focal(2.0), "weight": 0.5}})
+    n = torch.tensor(50)
+    expected = CrossEntropy()(out, lab, n) + 0.5 * Focal(2.0)(out, lab, n)
+    assert comp(out, lab, n).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert set(comp.last_components) == {"ce", "focal"}
+    assert comp.task_kinds == ("single_label", "token_classification")
+
+
+ALL_IGNORABLE = [
+    (CrossEntropy(), (4, 3)), (LabelSmoothing(), (4, 3)), (WeightedCrossEntropy([1, 2, 3]), (4, 3)),
+    (Focal(0.5), (4, 3)), (Poly1(), (4, 3)), (MultiMargin(), (4, 3)), (Dice(), (4, 3)),
+    (SoftCrossEntropy(), (4, 3)), (Coral(), (4, 3)),
+]
+
+
+@pytest.mark.parametrize("loss,shape", ALL_IGNORABLE, ids=lambda x: type(x).__name__ if isinstance(x, torch.nn.Module) else "")
+def test_every_label_ignored_gives_zero_loss_and_zero_gradient(loss, shape):
+    z = torch.randn(*shape, requires_grad=True)
+    out = loss({"logits": z}, torch.full(shape[:1], -100), num_items_in_batch=torch.tensor(0))
+    out.backward()
+    assert out.item() == 0.0 and torch.count_nonzero(z.grad) == 0
+
+
+@pytest.mark.parametrize("loss", [BCE(), SigmoidFocal(), Asymmetric()], ids=lambda x: type(x).__name__)
+def test_multilabel_all_ignored_gives_zero(loss):
+    z = torch.randn(3, 4, requires_grad=True)
+    out = loss({"logits": z}, torch.full((3, 4), -100.0))
+    out.backward()
+    assert out.item() == 0.0 and torch.count_nonzero(z.grad) == 0
+
+
+@pytest.mark.parametrize("loss", [TokenCrossEntropy(), TokenLabelSmoothing(), ZLoss()], ids=lambda x: type(x).__name__)
+def test_lm_all_padding_gives_zero(loss):
+    z = torch.randn(2, 5, 7, requires_grad=True)
+    out = loss({"logits": z}, torch.full((2, 5), -100))
+    out.backward()
+    assert out.item() == 0.0 and torch.count_nonzero(z.grad) == 0

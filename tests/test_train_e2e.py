@@ -68,3 +68,34 @@ def test_multirun_is_one_parent_with_a_child_per_job(tmp_path):
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(c.info.run_name for c in children) == ["huber", "mae", "mse"]
     assert all(c.info.status == "FINISHED" and "test_pearson" in c.data.metrics for c in children)
+
+
+def test_components_and_fitted_class_weights_are_logged(tmp_path):
+    out = run_train(["task=sentiment", "loss=composite", "loss.terms.ce.loss._target_=losslab.losses.WeightedCrossEntropy",
+                     "+loss.terms.ce.loss.weights=balanced", *QUICK], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    client = MlflowClient(store_uri(tmp_path))
+    for split, steps in (("train", [2, 4, 6]), ("eval", [3, 6]), ("test", [6])):
+        for term in ("ce", "focal"):
+            history = client.get_metric_history(run.info.run_id, f"{split}/loss/{term}")
+            assert [m.step for m in history] == steps, (split, term)
+    weights = {k: float(v) for k, v in run.data.params.items() if k.startswith("loss.fitted.ce.class_weight.")}
+    assert set(weights) == {"loss.fitted.ce.class_weight.0", "loss.fitted.ce.class_weight.1"}
+    assert all(w > 0 for w in weights.values())
+
+
+def test_gaussian_nll_gets_a_two_output_head_and_is_judged_on_its_mean(tmp_path):
+    out = run_train(["task=regression", "loss=gaussian_nll", *QUICK], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    assert "LABEL_1" in run.data.params["id2label"]  # the head has two outputs: mean and variance
+    assert "test_pearson" in run.data.metrics and "test_mse" in run.data.metrics
+
+
+def test_tutorial_loss_is_refused_under_accumulation_before_anything_loads(tmp_path):
+    out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=tutorial_mse",
+                     "trainer.gradient_accumulation_steps=2", *QUICK], tmp_path)
+    assert out.returncode == 2
+    assert "loss=tutorial_mse (TutorialMSE) takes (logits, labels) and returns a batch mean" in out.stderr
+    assert runs(tmp_path) == []

@@ -9,11 +9,13 @@ from losslab.paths import package_path
 PROBLEM_TYPES = {REGRESSION: "regression", SINGLE_LABEL: "single_label_classification"}
 
 
-def build(model_cfg, task_cfg):
-    """``(model, tokenizer)`` for the task: ``AutoModelForSequenceClassification`` with ``num_labels`` outputs."""
+def build(model_cfg, task_cfg, num_outputs: int | None = None):
+    """``(model, tokenizer)`` for the task: ``AutoModelForSequenceClassification`` with ``num_labels`` outputs
+    (``num_outputs`` per label when the loss asks for more, e.g. gaussian_nll's mean and variance)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    head = {"num_labels": int(task_cfg.num_labels), "problem_type": PROBLEM_TYPES[task_cfg.kind]}
+    width = int(task_cfg.num_labels) * (int(num_outputs) if num_outputs else 1)
+    head = {"num_labels": width, "problem_type": PROBLEM_TYPES[task_cfg.kind]}
     source = model_cfg.get("name_or_path")
     tokenizer_source = model_cfg.get("tokenizer") or source
     if not tokenizer_source:

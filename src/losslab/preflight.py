@@ -30,7 +30,14 @@ def declared_kinds(loss_cfg) -> tuple[str, ...] | None:
     except Exception as exc:  # ImportError, AttributeError, ... wrapped by Hydra
         raise ConfigError(f"loss: cannot import _target_ {target!r}: {exc}") from exc
     kinds = getattr(obj, "task_kinds", None)
-    return tuple(kinds) if kinds is not None else None
+    if kinds is None:
+        return None
+    kinds = set(kinds)
+    for term in (loss_cfg.get("terms") or {}).values():  # composite: what every term serves
+        term_kinds = declared_kinds(term.loss)
+        if term_kinds is not None:
+            kinds &= set(term_kinds)
+    return tuple(sorted(kinds))
 
 
 def loss_options() -> dict[str, tuple[str, ...] | None]:
@@ -80,10 +87,11 @@ def check_trainer(cfg: DictConfig) -> None:
 
 def check_task(cfg: DictConfig) -> None:
     from losslab import metrics
-    from losslab.losses import TASK_KINDS
+    from losslab.models import PROBLEM_TYPES
 
-    if cfg.task.kind not in TASK_KINDS:
-        raise ConfigError(f"task.kind={cfg.task.kind!r} is not a problem kind; choose one of: {', '.join(TASK_KINDS)}")
+    if cfg.task.kind not in PROBLEM_TYPES:
+        raise ConfigError(f"task.kind={cfg.task.kind!r} is not a problem kind losslab can train yet; "
+                          f"choose one of: {', '.join(PROBLEM_TYPES)}")
     if cfg.task.metrics not in metrics.suites():
         raise ConfigError(f"task.metrics={cfg.task.metrics!r}: no such suite; choose one of: {', '.join(metrics.suites())}")
 

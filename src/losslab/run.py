@@ -7,6 +7,7 @@ model load next; the MLflow run starts only once all of that has worked, so a ba
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from omegaconf import DictConfig, OmegaConf
@@ -24,7 +25,7 @@ def training_arguments(cfg: DictConfig):
     return TrainingArguments(**args)
 
 
-def build_trainer(cfg: DictConfig, loss, model, tokenizer, encoded, args):
+def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=()):
     """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
     from transformers import DataCollatorWithPadding, Trainer
 
@@ -40,8 +41,10 @@ def build_trainer(cfg: DictConfig, loss, model, tokenizer, encoded, args):
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None),
         compute_metrics=metrics.compute_metrics(cfg.task.metrics),
-        compute_loss_func=None if getattr(loss, "uses_model_loss", False) else loss,
-        callbacks=[StopOnNonFiniteLoss(), EvaluateAtEnd()],
+        compute_loss_func=loss_fn,
+        # a loss whose head has extra outputs (gaussian_nll: mean, variance) says what the metrics judge
+        preprocess_logits_for_metrics=getattr(loss_fn, "predictions", None),
+        callbacks=[StopOnNonFiniteLoss(), EvaluateAtEnd(), *extra_callbacks],
     )
 
 
@@ -56,10 +59,14 @@ def _warn_default_under_accumulation(cfg, loss) -> None:
         )
 
 
-def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
+def _loss_name(cfg: DictConfig) -> str:
     from hydra.core.hydra_config import HydraConfig
 
-    loss = HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else cfg.loss._target_
+    return HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else cfg.loss._target_
+
+
+def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
+    loss = _loss_name(cfg)
     suite = " · ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in test.items()
                        if k.startswith("test_") and isinstance(v, float)
                        and k != "test_loss" and not k.endswith(("runtime", "per_second")))
@@ -80,23 +87,33 @@ def train(cfg: DictConfig) -> float:
 
     started = time.time()
     preflight.check(cfg)  # no data, no model yet
+    from losslab.losses.adapt import as_compute_loss_func
+
     loss = instantiate(cfg.loss)
     _warn_default_under_accumulation(cfg, loss)
+    loss_fn = as_compute_loss_func(
+        loss, cfg.task.kind, int(cfg.trainer.get("gradient_accumulation_steps") or 1),
+        int(os.environ.get("WORLD_SIZE", "1")), name=_loss_name(cfg),
+    )
 
     from transformers import set_seed
 
     from losslab import models, tracking
+    from losslab.callbacks import LossComponents
     from losslab.tasks import data
 
     set_seed(int(cfg.seed))
     splits = data.load_splits(cfg.task)
-    model, tokenizer = models.build(cfg.model, cfg.task)
+    model, tokenizer = models.build(cfg.model, cfg.task, num_outputs=getattr(loss, "head_outputs", None))
     encoded = data.encode(splits, tokenizer, cfg.task)
+    fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
     args = training_arguments(cfg)
-    trainer = build_trainer(cfg, loss, model, tokenizer, encoded, args)
+    trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
+                            [LossComponents(loss, tracking.log_metrics)])
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
     with tracking.job_run(cfg, run_name) as run:
+        tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
         trainer.train()
         objective = f"eval_{cfg.task.objective}"
         if args.load_best_model_at_end and trainer.state.best_metric is not None:

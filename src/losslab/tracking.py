@@ -129,3 +129,18 @@ def job_run(cfg: DictConfig, run_name: str):
     else:
         mlflow.flush_async_logging()
         mlflow.end_run("FINISHED")
+
+
+def log_metrics(metrics: dict[str, float], step: int) -> None:
+    """Log metrics into the active run (no-op without one)."""
+    import mlflow
+
+    if metrics and mlflow.active_run() is not None:
+        mlflow.log_metrics(metrics, step=step)
+
+
+def log_params(params: dict) -> None:
+    import mlflow
+
+    if params and mlflow.active_run() is not None:
+        mlflow.log_params({k: str(v) for k, v in params.items()})

@@ -1,11 +1,28 @@
-"""losslab's losses: each a Trainer ``compute_loss_func`` with one normalization rule (see ``base``)."""
+"""losslab's losses: each a Trainer ``compute_loss_func`` with one normalization rule (see ``base``).
 
-from losslab.losses.base import IGNORE_INDEX, REGRESSION, SINGLE_LABEL, TASK_KINDS, Loss, normalize
-from losslab.losses.classification import CrossEntropy
+One module per task kind; ``adapt`` turns a user's callable into a correct ``compute_loss_func``.
+"""
+
+from losslab.losses.base import (
+    ANY, CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, ORDINAL, REGRESSION, SINGLE_LABEL, TOKEN, Loss, normalize,
+)
+from losslab.losses.classification import (
+    CrossEntropy, Dice, Focal, LabelSmoothing, MultiMargin, Poly1, SoftCrossEntropy, WeightedCrossEntropy,
+)
+from losslab.losses.composite import Composite
 from losslab.losses.default import ModelDefault
-from losslab.losses.regression import MAE, MSE, Huber
+from losslab.losses.language_modeling import ChunkedCrossEntropy, TokenCrossEntropy, TokenLabelSmoothing, ZLoss
+from losslab.losses.multilabel import BCE, Asymmetric, SigmoidFocal
+from losslab.losses.ordinal import Coral
+from losslab.losses.regression import MAE, MSE, GaussianNLL, Huber, LogCosh, Quantile, SmoothL1
 
 __all__ = [
-    "IGNORE_INDEX", "REGRESSION", "SINGLE_LABEL", "TASK_KINDS",
-    "Loss", "normalize", "MSE", "MAE", "Huber", "CrossEntropy", "ModelDefault",
+    "ANY", "CAUSAL_LM", "IGNORE_INDEX", "MULTI_LABEL", "ORDINAL", "REGRESSION", "SINGLE_LABEL", "TOKEN",
+    "Loss", "normalize", "ModelDefault", "Composite",
+    "MSE", "MAE", "Huber", "SmoothL1", "LogCosh", "Quantile", "GaussianNLL",
+    "CrossEntropy", "SoftCrossEntropy", "LabelSmoothing", "WeightedCrossEntropy", "Focal", "Poly1",
+    "MultiMargin", "Dice",
+    "BCE", "SigmoidFocal", "Asymmetric",
+    "Coral",
+    "TokenCrossEntropy", "TokenLabelSmoothing", "ZLoss", "ChunkedCrossEntropy",
 ]

@@ -15,14 +15,16 @@ when that happens; ``loss=mse`` and ``loss=cross_entropy`` are the same losses, 
 
 from __future__ import annotations
 
-from losslab.losses.base import REGRESSION, SINGLE_LABEL
+from losslab.losses.base import CAUSAL_LM, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
 
 
 class ModelDefault:
     """Marker: let the model compute its own loss (no ``compute_loss_func``)."""
 
-    task_kinds = (REGRESSION, SINGLE_LABEL)
+    task_kinds = (REGRESSION, SINGLE_LABEL, MULTI_LABEL, TOKEN, CAUSAL_LM)
     uses_model_loss = True
+    formula = "the head's own: MSE (regression), CE (single-label), BCE-with-logits (multi-label)"
+    reference = "the model's loss computed from labels; k× caveat under accumulation asserted"
 
     def __repr__(self) -> str:
         return "ModelDefault()"

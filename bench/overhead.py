@@ -59,6 +59,8 @@ def main() -> None:
     print(f"train.py          median {ll:.1f}s")
     print(f"bare Trainer      median {bare:.1f}s")
     print(f"ratio             {ll / bare:.3f}   (goal <= 1.05)")
+    print(f"overhead          {ll - bare:+.1f}s per job (fixed: Hydra start-up, importing evaluate, MLflow "
+          f"params and config artifact); min-to-min {min(losslab_times) - min(bare_times):+.1f}s")
     print(f"train.py --cfg job  median {statistics.median(cfg_times):.2f}s over {len(cfg_times)} runs")
 
 

@@ -114,8 +114,8 @@ def job_run(cfg: DictConfig, run_name: str):
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent, tags=job_tags(cfg))
     try:
         params = list(flatten(cfg).items())
-        for i in range(0, len(params), 100):
-            mlflow.log_params(dict(params[i:i + 100]))
+        for i in range(0, len(params), 100):  # asynchronously: written while the job starts training
+            mlflow.log_params(dict(params[i:i + 100]), synchronous=False)
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
         yield run
     except BaseException as exc:

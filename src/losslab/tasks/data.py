@@ -6,7 +6,6 @@ Errors about the data stop the run before any training, naming the split, the fi
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from losslab.errors import UsageError
@@ -64,14 +63,14 @@ def _tokenizer_id(tokenizer) -> str:
     """A content hash of the tokenizer, so the tokenized-data cache is keyed on what the tokenizer does.
 
     A fast tokenizer's serialized state records the truncation/padding of its last call, so hashing it as
-    is gives a different key after the first use and the cache is never hit; those two fields are dropped.
+    is gives a different key after the first use and the cache is never hit. Both are cleared first (the
+    tokenizer sets them again on every call).
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        state = json.loads(backend.to_str())
-        state.pop("truncation", None)
-        state.pop("padding", None)
-        blob = json.dumps(state, sort_keys=True)
+        backend.no_truncation()
+        backend.no_padding()
+        blob = backend.to_str()
     else:
         blob = repr(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(f"{type(tokenizer).__name__}:{blob}".encode()).hexdigest()[:16]

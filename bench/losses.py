@@ -3,7 +3,8 @@
 1. Baseline, in this process: one optimizer step of the default job (pretrained MiniLM, a batch of 32 real
    VADER sentences, max 64 tokens, AdamW), median of several.
 2. Every loss in conf/loss: forward + backward of the loss alone on logits of the default model's shapes
-   (batch 32; token tasks 32 x 64 tokens; causal LM at MiniLM's vocabulary, 30,522), as a fraction of (1).
+   (batch 32; token tasks 32 x 64 tokens; causal LM at MiniLM's vocabulary, 30,522), as a fraction of (1);
+   causal-LM losses also against plain next-token cross-entropy on the same logits.
 3. chunked_cross_entropy against the same loss on full logits (hidden 384, vocabulary 30,522, 4,096 tokens):
    time ratio, and peak memory of each measured in a fresh subprocess (peak RSS growth over the inputs).
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -72,6 +72,7 @@ def training_step_time(repeats: int) -> float:
 
 
 def loss_times(repeats: int) -> list[tuple[str, str, float]]:
+    """fwd+bwd of every loss at each shape it serves among SHAPES (a classification loss: also per token)."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
@@ -80,28 +81,34 @@ def loss_times(repeats: int) -> list[tuple[str, str, float]]:
         name = path.stem
         if name in ("default", "chunked_cross_entropy"):
             continue
-        loss = instantiate(OmegaConf.load(path))
-        kind = loss.task_kinds[0]
-        shape, make = SHAPES[kind]
-        if getattr(loss, "head_outputs", None):
-            shape = (*shape[:-1], shape[-1] * loss.head_outputs)
-        labels = make()
-        if getattr(loss, "needs_train_labels", False):
-            loss.fit(labels.numpy())
-        logits = torch.randn(*shape, requires_grad=True)
+        for kind in instantiate(OmegaConf.load(path)).task_kinds:
+            loss = instantiate(OmegaConf.load(path))
+            shape, make = SHAPES[kind]
+            if getattr(loss, "head_outputs", None):
+                shape = (*shape[:-1], shape[-1] * loss.head_outputs)
+            labels = make()
+            if getattr(loss, "needs_train_labels", False):
+                loss.fit(labels.numpy())
+            logits = torch.randn(*shape, requires_grad=True)
 
-        def fwd_bwd():
-            logits.grad = None
-            loss({"logits": logits}, labels).backward()
+            def fwd_bwd():
+                logits.grad = None
+                loss({"logits": logits}, labels).backward()
 
-        out.append((name, kind, median_time(fwd_bwd, repeats)))
+            out.append((name, kind, median_time(fwd_bwd, repeats if kind != "causal_lm" else 3)))
     return out
 
 
 CHILD = r"""
-import json, resource, sys, time, torch
+import json, sys, time, torch
 sys.path.insert(0, {src!r})
 from losslab.losses import ChunkedCrossEntropy, TokenCrossEntropy
+
+def status(key):  # kB, from this process's own address space (ru_maxrss would carry the parent's peak)
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1])
+
 torch.manual_seed(0)
 hidden = torch.randn(1, 4097, 384, requires_grad=True)     # 4,096 predicted tokens after the shift
 head = torch.nn.Linear(384, 30522, bias=False)
@@ -113,9 +120,10 @@ def run():
     else:
         loss = TokenCrossEntropy()({{"logits": head(hidden)}}, labels)
     loss.backward()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-start = time.perf_counter(); run(); first = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+open("/proc/self/clear_refs", "w").write("5")   # reset the peak to the current resident size
+base = status("VmRSS")
+run()
+peak = status("VmHWM")
 times = []
 for _ in range(3):
     hidden.grad = None; head.weight.grad = None
@@ -142,11 +150,15 @@ def main() -> None:
     step = training_step_time(max(3, a.repeats // 2))
     print(f"one training step of the default model (MiniLM, 32 sentences, AdamW): {step * 1000:.0f} ms\n")
     print(f"{'loss':<24} {'kind':<22} {'fwd+bwd':>10} {'of a step':>10}")
-    worst = 0.0
-    for name, kind, t in loss_times(a.repeats):
-        worst = max(worst, t / step) if kind not in ("causal_lm", "token_classification") else worst
+    rows = loss_times(a.repeats)
+    for name, kind, t in rows:
         print(f"{name:<24} {kind:<22} {t * 1000:>8.2f}ms {100 * t / step:>9.2f}%")
-    print(f"\nworst sequence-level loss: {100 * worst:.2f}% of a step (goal < 2%)")
+    seq = [t for _, k, t in rows if k not in ("causal_lm",)]
+    print(f"\nworst loss outside causal LM (sequence and 32x64-token shapes): {100 * max(seq) / step:.2f}% of a "
+          "step (goal < 2%)")
+    ce = next(t for n, k, t in rows if n == "token_cross_entropy")
+    print("causal-LM losses at vocabulary 30,522 (32 x 64 tokens) against plain next-token cross-entropy: " +
+          ", ".join(f"{n} {t / ce:.2f}x" for n, k, t in rows if k == "causal_lm"))
     r = chunked_vs_full(a.chunk)
     full, chunked = r["full"], r["chunked"]
     print(f"\nchunked_cross_entropy vs full logits, vocab 30,522, 4,096 tokens, hidden 384, chunk {a.chunk}:")

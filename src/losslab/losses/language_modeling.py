@@ -65,9 +65,12 @@ class ZLoss(Loss):
     def sum_and_count(self, logits, labels):
         z, y = shifted(logits, labels)
         keep = y != IGNORE_INDEX
-        lse = torch.logsumexp(z[keep], dim=-1)
-        ce = (lse - z[keep].gather(1, y[keep].unsqueeze(1)).squeeze(1)).sum()
-        zterm = (lse**2).sum()
+        # One logsumexp serves both terms, and no boolean indexing of z (at LM vocabularies each would be a
+        # full pass over, or a copy of, the logits).
+        lse = torch.logsumexp(z, dim=-1)
+        picked = z.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1)
+        ce = torch.where(keep, lse - picked, 0.0).sum()
+        zterm = torch.where(keep, lse**2, 0.0).sum()
         return ce + self.coefficient * zterm, keep.sum(), {"ce": ce, "z": zterm}
 
 

@@ -403,3 +403,10 @@ def test_lm_all_padding_gives_zero(loss):
     out = loss({"logits": z}, torch.full((2, 5), -100))
     out.backward()
     assert out.item() == 0.0 and torch.count_nonzero(z.grad) == 0
+
+
+def test_weight_options_are_validated():
+    with pytest.raises(ValueError, match="list of floats or 'balanced'"):
+        WeightedCrossEntropy("balancd")
+    with pytest.raises(ValueError, match="pos_weight must be"):
+        BCE("auto")

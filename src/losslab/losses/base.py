@@ -95,6 +95,16 @@ class Loss(nn.Module):
         return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
+def weights_option(value, what: str):
+    """A per-class (or per-label) weight option: None, ``"balanced"`` (fitted on the training split later),
+    or a list of floats."""
+    if value is None or value == "balanced":
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"{what} must be a list of floats or 'balanced', got {value!r}")
+    return [float(w) for w in value]
+
+
 def class_weights_balanced(counts) -> list[float]:
     """sklearn's 'balanced' weights: n_items / (n_classes * count_c); a class never seen gets weight 0."""
     counts = [float(c) for c in counts]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from losslab.losses.base import IGNORE_INDEX, SINGLE_LABEL, TOKEN, Loss, class_weights_balanced
+from losslab.losses.base import IGNORE_INDEX, SINGLE_LABEL, TOKEN, Loss, class_weights_balanced, weights_option
 
 KINDS = (SINGLE_LABEL, TOKEN)
 
@@ -113,9 +113,7 @@ class _ClassWeighted(Loss):
 
     def __init__(self, weights: Sequence[float] | str | None = None):
         super().__init__()
-        if isinstance(weights, str) and weights != "balanced":
-            raise ValueError(f"weights must be a list of floats or 'balanced', got {weights!r}")
-        self.weights = weights if weights is None or isinstance(weights, str) else [float(w) for w in weights]
+        self.weights = weights_option(weights, "weights")
 
     @property
     def needs_train_labels(self) -> bool:

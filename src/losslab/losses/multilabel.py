@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from losslab.losses.base import IGNORE_INDEX, MULTI_LABEL, Loss
+from losslab.losses.base import IGNORE_INDEX, MULTI_LABEL, Loss, weights_option
 
 
 def elements(logits: torch.Tensor, labels: torch.Tensor):
@@ -32,9 +32,7 @@ class BCE(Loss):
 
     def __init__(self, pos_weight: Sequence[float] | str | None = None):
         super().__init__()
-        if isinstance(pos_weight, str) and pos_weight != "balanced":
-            raise ValueError(f"bce: pos_weight must be a list of floats or 'balanced', got {pos_weight!r}")
-        self.pos_weight = pos_weight if pos_weight is None or isinstance(pos_weight, str) else [float(w) for w in pos_weight]
+        self.pos_weight = weights_option(pos_weight, "bce: pos_weight")
 
     @property
     def needs_train_labels(self) -> bool:

@@ -30,7 +30,7 @@ def test_unknown_loss_lists_the_options(tmp_path):
 
 def test_missing_data_file_names_split_and_file(tmp_path):
     missing = tmp_path / "nowhere" / "train.csv"
-    err = _fails([f"task.data.data_files.train={missing}", *QUICK], tmp_path)
+    err = _fails([f"task.data.train={missing}", *QUICK], tmp_path)
     assert f"the train file {missing} does not exist" in err
 
 

@@ -47,7 +47,8 @@ def test_split_is_a_function_of_the_text_and_splits_do_not_overlap(corpus):
 
 def test_sentiment_task_drops_the_neutral_band():
     cfg = compose(["task=sentiment"])
-    ds = data.load_splits(cfg.task)
+    ds, names = data.load_splits(cfg.task)
+    assert names == ["negative", "positive"]
     for split in vader.SPLITS:
         labels, ratings = ds[split]["label"], ds[split]["rating"]
         assert all(abs(r) >= 0.5 for r in ratings)
@@ -61,7 +62,7 @@ def test_second_encode_reads_the_cache_instead_of_tokenizing(tmp_path, monkeypat
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path)
     cfg = compose(["task=regression", "model=tiny", "task.max_train_samples=200", "task.max_eval_samples=50"])
     _, tok = models.build(cfg.model, cfg.task)
-    first = data.encode(data.load_splits(cfg.task), tok, cfg.task)
+    first = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     assert first["train"].cache_files, "tokenized data must be written to the datasets cache"
 
     class Refuses(type(tok)):  # same class name and vocabulary: the same cache key
@@ -70,7 +71,7 @@ def test_second_encode_reads_the_cache_instead_of_tokenizing(tmp_path, monkeypat
 
     Refuses.__name__ = type(tok).__name__
     tok.__class__ = Refuses
-    second = data.encode(data.load_splits(cfg.task), tok, cfg.task)
+    second = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     assert second["train"]["input_ids"] == first["train"]["input_ids"]
     assert second["train"].cache_files == first["train"].cache_files
 

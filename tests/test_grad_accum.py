@@ -28,7 +28,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     loss = instantiate(cfg.loss)
     torch.manual_seed(0)
     model, tok = models.build(cfg.model, cfg.task, num_outputs=getattr(loss, "head_outputs", None))
-    encoded = data.encode(data.load_splits(cfg.task), tok, cfg.task)
+    encoded = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     if getattr(loss, "needs_train_labels", False):
         loss.fit(encoded["train"]["labels"])
     args = TrainingArguments(

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from losslab.losses.base import REGRESSION, SINGLE_LABEL
+from losslab.losses.base import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from losslab.paths import package_path
 
 # losslab's problem kinds -> transformers' config.problem_type (which also picks the head's default loss)
-PROBLEM_TYPES = {REGRESSION: "regression", SINGLE_LABEL: "single_label_classification"}
+PROBLEM_TYPES = {
+    REGRESSION: "regression",
+    SINGLE_LABEL: "single_label_classification",
+    MULTI_LABEL: "multi_label_classification",
+}
 
 
-def build(model_cfg, task_cfg, num_outputs: int | None = None):
+def build(model_cfg, task_cfg, num_outputs: int | None = None, label_names: list[str] | None = None):
     """``(model, tokenizer)`` for the task: ``AutoModelForSequenceClassification`` with ``num_labels`` outputs
     (``num_outputs`` per label when the loss asks for more, e.g. gaussian_nll's mean and variance)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     width = int(task_cfg.num_labels) * (int(num_outputs) if num_outputs else 1)
     head = {"num_labels": width, "problem_type": PROBLEM_TYPES[task_cfg.kind]}
+    if label_names and len(label_names) == width:  # class names in the model config (and the MLflow params)
+        head["id2label"] = dict(enumerate(label_names))
+        head["label2id"] = {n: i for i, n in enumerate(label_names)}
     source = model_cfg.get("name_or_path")
     tokenizer_source = model_cfg.get("tokenizer") or source
     if not tokenizer_source:

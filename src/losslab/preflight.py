@@ -96,10 +96,19 @@ def check_task(cfg: DictConfig) -> None:
         raise ConfigError(f"task.metrics={cfg.task.metrics!r}: no such suite; choose one of: {', '.join(metrics.suites())}")
 
 
+def check_missing(cfg: DictConfig) -> None:
+    from omegaconf import OmegaConf
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError("these settings have no value yet: " + ", ".join(f"{k}=..." for k in missing))
+
+
 def check(cfg: DictConfig) -> None:
     """Run every check; raise ConfigError with a message a user can act on."""
     from losslab import hardware
 
+    check_missing(cfg)
     check_task(cfg)
     check_loss(cfg)
     check_trainer(cfg)

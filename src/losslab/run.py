@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger("losslab")
 
@@ -25,7 +25,7 @@ def training_arguments(cfg: DictConfig):
     return TrainingArguments(**args)
 
 
-def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=()):
+def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None):
     """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
     from transformers import DataCollatorWithPadding, Trainer
 
@@ -40,7 +40,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None),
-        compute_metrics=metrics.compute_metrics(cfg.task.metrics),
+        compute_metrics=metrics.compute_metrics(cfg.task.metrics, label_names),
         compute_loss_func=loss_fn,
         # a loss whose head has extra outputs (gaussian_nll: mean, variance) says what the metrics judge
         preprocess_logits_for_metrics=getattr(loss_fn, "predictions", None),
@@ -103,17 +103,22 @@ def train(cfg: DictConfig) -> float:
     from losslab.tasks import data
 
     set_seed(int(cfg.seed))
-    splits = data.load_splits(cfg.task)
-    model, tokenizer = models.build(cfg.model, cfg.task, num_outputs=getattr(loss, "head_outputs", None))
+    splits, label_names = data.load_splits(cfg.task)
+    if cfg.task.get("num_labels") is None and label_names:  # bring-your-own data: classes found in train
+        with open_dict(cfg):
+            cfg.task.num_labels = len(label_names)
+    model, tokenizer = models.build(cfg.model, cfg.task, num_outputs=getattr(loss, "head_outputs", None),
+                                    label_names=label_names)
     encoded = data.encode(splits, tokenizer, cfg.task)
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
     args = training_arguments(cfg)
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
-                            [LossComponents(loss, tracking.log_metrics)])
+                            [LossComponents(loss, tracking.log_metrics)], label_names)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
     with tracking.job_run(cfg, run_name) as run:
         tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
+        tracking.log_params({f"task.label.{i}": name for i, name in enumerate(label_names or [])})
         trainer.train()
         objective = f"eval_{cfg.task.objective}"
         if args.load_best_model_at_end and trainer.state.best_metric is not None:

@@ -21,11 +21,12 @@ def load(name: str):
     return evaluate.load(str(SUITES_DIR / name))
 
 
-def compute_metrics(name: str):
+def compute_metrics(name: str, label_names: list[str] | None = None):
     """A Trainer ``compute_metrics`` that feeds predictions (logits) and labels to the suite."""
     import numpy as np
 
     suite = load(name)
+    extra = {"label_names": label_names} if name == "multilabel" and label_names else {}
 
     def compute(eval_pred):
         preds, labels = eval_pred.predictions, eval_pred.label_ids
@@ -33,6 +34,6 @@ def compute_metrics(name: str):
         preds = np.asarray(preds)
         if name == "regression" and preds.ndim == 2 and preds.shape[1] == 1:
             preds = preds[:, 0]
-        return suite.compute(predictions=preds, references=np.asarray(labels))
+        return suite.compute(predictions=preds, references=np.asarray(labels), **extra)
 
     return compute

@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from losslab.errors import UsageError
-from losslab.losses.base import REGRESSION, SINGLE_LABEL
+from losslab.losses.base import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 
 SPLITS = ("train", "validation", "test")
 
@@ -18,31 +18,67 @@ class DataError(UsageError):
     """The task's data cannot be used as configured."""
 
 
-def _check_files(data_files) -> None:
-    for split, files in data_files.items():
-        for f in [files] if isinstance(files, str) else list(files):
-            if "://" not in str(f) and not Path(f).exists():
-                raise DataError(f"task data: the {split} file {f} does not exist (task.data.data_files.{split})")
+BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 
-def load_splits(task) -> "datasets.DatasetDict":
-    """The task's train / validation / test splits, prepared and checked, before any tokenization."""
+def _builder(files: dict[str, str]) -> str:
+    """The ``datasets`` builder for local files, from their extension (``.jsonl.gz`` -> json)."""
+    kinds = set()
+    for split, f in files.items():
+        name = str(f).lower()
+        for ext in COMPRESSION:
+            name = name.removesuffix(ext)
+        builder = BUILDERS.get(Path(name).suffix)
+        if builder is None:
+            raise DataError(f"task data: cannot tell the format of the {split} file {f} from its extension "
+                            f"({', '.join(BUILDERS)}); set task.data.path=csv|json|parquet")
+        kinds.add(builder)
+    if len(kinds) > 1:
+        raise DataError(f"task data: the split files are in different formats ({', '.join(sorted(kinds))}); "
+                        "use one format or set task.data.path")
+    return kinds.pop()
+
+
+def _files(data) -> dict[str, str]:
+    files = {s: str(data[s]) for s in SPLITS if data.get(s)}
+    for split, f in files.items():
+        if "://" not in f and not Path(f).exists():
+            raise DataError(f"task data: the {split} file {f} does not exist (task.data.{split})")
+        if "://" not in f and Path(f).stat().st_size == 0:
+            raise DataError(f"task data: the {split} split ({f}) is empty (task.data.{split})")
+    return files
+
+
+def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
+    """The task's train / validation / test splits, prepared and checked, and the class names if any.
+
+    Local files: ``task.data.{train,validation,test}`` (csv, json/jsonl, parquet; compressed too; the format
+    from the extension unless ``task.data.path`` names it). A hub data set: ``task.data.path=glue
+    task.data.name=sst2`` (needs the network). Every check runs here, before any model loads.
+    """
     import datasets
     from hydra.utils import instantiate
 
     data = task.data
-    data_files = dict(data.data_files) if data.get("data_files") else None
-    if data_files:
-        _check_files(data_files)
-    ds = datasets.load_dataset(data.path, data.get("name"), data_files=data_files)
+    files = _files(data)
+    if files:
+        missing = [s for s in SPLITS if s not in files]
+        if missing and not data.get("path"):
+            raise DataError(f"task data: no file for the {', '.join(missing)} split (task.data.{missing[0]}=...)")
+        ds = datasets.load_dataset(data.get("path") or _builder(files), data.get("name"), data_files=files)
+    elif data.get("path"):
+        ds = datasets.load_dataset(data.path, data.get("name"))
+    else:
+        raise DataError("task data: set task.data.train/validation/test (local files) or task.data.path (hub)")
     missing = [s for s in SPLITS if s not in ds]
     if missing:
-        raise DataError(f"task data {data.path}: no {', '.join(missing)} split (found: {', '.join(ds)})")
+        raise DataError(f"task data {data.get('path') or ''}: no {', '.join(missing)} split (found: {', '.join(ds)})")
     ds = datasets.DatasetDict({s: ds[s] for s in SPLITS})
     if task.get("prepare"):
         ds = instantiate(task.prepare)(ds)
     for split in SPLITS:
-        where = (data_files or {}).get(split, data.path)
+        where = files.get(split, data.get("path"))
         for role in ("text_column", "text_pair_column", "label_column"):
             column = task.get(role)
             if column and column not in ds[split].column_names:
@@ -52,11 +88,66 @@ def load_splits(task) -> "datasets.DatasetDict":
                 )
         if len(ds[split]) == 0:
             raise DataError(f"task data: the {split} split ({where}) is empty")
+    ds, names = _labels(ds, task, files)
     for split, limit in (("train", task.max_train_samples), ("validation", task.max_eval_samples),
                          ("test", task.max_eval_samples)):
         if limit is not None:
             ds[split] = ds[split].select(range(min(int(limit), len(ds[split]))))
-    return ds
+    return ds, names
+
+
+def _labels(ds, task, files):
+    """Check every label and bring it to its kind's type; map string class names to ids.
+
+    Returns the splits and the class names (from ``task.labels``, or the sorted names found in train).
+    """
+    column, kind, names = task.label_column, task.kind, task.get("labels")
+    names = list(names) if names else None
+
+    def fail(split, row, value, why):
+        where = files.get(split, task.data.get("path"))
+        raise DataError(f"task data: {split} row {row} ({where}), column {column!r}: label {value!r} {why}")
+
+    if kind == SINGLE_LABEL:
+        values = {s: ds[s][column] for s in SPLITS}
+        if any(isinstance(v, str) for v in values["train"]):
+            names = names or sorted({v for v in values["train"] if v is not None})
+            index = {n: i for i, n in enumerate(names)}
+            for split in SPLITS:
+                for row, v in enumerate(values[split]):
+                    if v not in index:
+                        fail(split, row, v, f"is not one of the classes {names} (task.labels, or the train split's)")
+            # a new column: mapping in place would keep the column's string type
+            ds = ds.map(lambda r: {"__class_id": index[r[column]]}, remove_columns=[column], desc="class ids")
+            ds = ds.rename_column("__class_id", column)
+        else:
+            k = task.get("num_labels") or (len(names) if names else None)
+            for split in SPLITS:
+                for row, v in enumerate(values[split]):
+                    if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (k is not None and v >= k):
+                        fail(split, row, v, f"is not a class id in 0..{(k or 1) - 1} (task.num_labels={k})")
+            if names is None and k is None:
+                names = [str(i) for i in range(max(max(values[s]) for s in SPLITS) + 1)]
+    elif kind == REGRESSION:
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if v is None:
+                    fail(split, row, v, "is empty or marked missing (NA, n/a, ... in a CSV file)")
+                try:
+                    if v is None or isinstance(v, bool) or float(v) != float(v):
+                        raise ValueError
+                except (TypeError, ValueError):
+                    fail(split, row, v, "is not a number")
+    elif kind == MULTI_LABEL:
+        k = task.get("num_labels") or (len(names) if names else None)
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if not isinstance(v, (list, tuple)) or (k is not None and len(v) != k) or \
+                        any(x not in (0, 1, -100) for x in v):
+                    fail(split, row, v, f"is not a list of {k} values in {{0, 1}} (task.num_labels={k})")
+    else:
+        raise DataError(f"task.kind={kind!r} is not a known problem kind")
+    return ds, names
 
 
 def _tokenizer_id(tokenizer) -> str:
@@ -86,13 +177,9 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
 
     text, pair, label, kind = task.text_column, task.get("text_pair_column"), task.label_column, task.kind
     max_length = int(task.max_length)
-    if kind == REGRESSION:
-        convert = float
-    elif kind == SINGLE_LABEL:
-        convert = int
-    else:
+    convert = {REGRESSION: float, SINGLE_LABEL: int, MULTI_LABEL: lambda v: [float(x) for x in v]}.get(kind)
+    if convert is None:
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
-    num_labels = int(task.num_labels)
 
     def tokenize(batch):
         enc = tokenizer(batch[text], batch[pair] if pair else None, truncation=True, max_length=max_length)
@@ -102,13 +189,6 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
     tok_id = _tokenizer_id(tokenizer)
     out = {}
     for split, part in ds.items():
-        if kind == SINGLE_LABEL:
-            bad = [i for i, v in enumerate(part[label]) if v is None or not 0 <= int(v) < num_labels]
-            if bad:
-                raise DataError(
-                    f"task data: {split} row {bad[0]} has label {part[label][bad[0]]!r} in column {label!r}, "
-                    f"outside 0..{num_labels - 1} (task.num_labels={num_labels})"
-                )
         fingerprint = Hasher.hash([part._fingerprint, tok_id, max_length, text, pair, label, kind, "v1"])
         out[split] = part.map(
             tokenize, batched=True, remove_columns=part.column_names,

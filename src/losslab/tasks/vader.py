@@ -104,6 +104,33 @@ def polarity(data, threshold: float = 0.5, source_column: str = "rating", label_
     return kept.map(lambda r: {label_column: int(r[source_column] > 0)}, desc="polarity labels")
 
 
+def source_label(data, label_column: str = "label"):
+    """4-class label: which source a sentence comes from, in the order of SOURCES."""
+    index = {s: i for i, s in enumerate(SOURCES)}
+    return data.map(lambda r: {label_column: index[r["source"]]}, desc="source labels")
+
+
+REACTIONS = ("negative", "neutral", "positive", "intense")
+
+
+def rater_reactions(data, threshold: float = 0.2, intense: int = 3, label_column: str = "labels"):
+    """Multi-label reactions of the raters: negative (rating < 0), neutral (= 0), positive (> 0) and intense
+    (|rating| >= intense); each label is on when at least ``threshold`` of a sentence's raters gave it."""
+
+    def reactions(r):
+        ratings = r["ratings"]
+        n = len(ratings)
+        shares = (
+            sum(v < 0 for v in ratings) / n,
+            sum(v == 0 for v in ratings) / n,
+            sum(v > 0 for v in ratings) / n,
+            sum(abs(v) >= intense for v in ratings) / n,
+        )
+        return {label_column: [int(s >= threshold) for s in shares]}
+
+    return data.map(reactions, desc="rater reactions")
+
+
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         sys.exit(f"usage: python -m losslab.tasks.vader ARCHIVE [OUT_DIR]\n{__doc__}")

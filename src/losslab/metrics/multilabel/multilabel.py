@@ -1,0 +1,50 @@
+"""losslab's multi-label suite as an ``evaluate`` metric: micro_f1, macro_f1, f1 per label, subset_accuracy, lrap.
+
+Takes the logits: a label is predicted on where its logit is > 0 (probability > 0.5); ``lrap`` (label-ranking
+average precision) uses the logits as scores. Loaded by local path so it works offline.
+"""
+
+import datasets
+import evaluate
+import numpy as np
+from sklearn.metrics import f1_score, label_ranking_average_precision_score
+
+_DESCRIPTION = "Multi-label suite: micro/macro F1, per-label F1, subset accuracy, label-ranking average precision."
+_KWARGS = """
+Args:
+    predictions (list of list of float): logits, one row per example, one column per label.
+    references (list of list of int): 0/1 targets shaped like the predictions.
+    label_names (list of str, optional): names for the per-label F1 keys (default: the label index).
+Returns:
+    micro_f1, macro_f1, f1_<label>, subset_accuracy, lrap (floats).
+"""
+
+
+class Multilabel(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS,
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Sequence(datasets.Value("float64")),
+                    "references": datasets.Sequence(datasets.Value("int64")),
+                }
+            ),
+        )
+
+    def _compute(self, predictions, references, label_names=None):
+        scores = np.asarray(predictions, dtype=np.float64)
+        y = np.asarray(references, dtype=np.int64)
+        pred = (scores > 0).astype(np.int64)
+        names = list(label_names) if label_names else [str(i) for i in range(y.shape[1])]
+        per_label = f1_score(y, pred, average=None, zero_division=0)
+        out = {
+            "micro_f1": float(f1_score(y, pred, average="micro", zero_division=0)),
+            "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "subset_accuracy": float((pred == y).all(axis=1).mean()),
+            "lrap": float(label_ranking_average_precision_score(y, scores)),
+        }
+        out.update({f"f1_{n}": float(v) for n, v in zip(names, per_label)})
+        return out

@@ -1,0 +1,133 @@
+"""Built-in tasks on VADER, and bring-your-own data in CSV, JSON lines and Parquet."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from conftest import QUICK, compose, run_train, runs
+
+from losslab.tasks import data, vader
+from losslab.tasks.data import DataError
+
+
+def test_domain_task_labels_are_the_four_sources():
+    ds, names = data.load_splits(compose(["task=domain"]).task)
+    assert names == ["tweets", "movie_reviews", "nyt_editorials", "amazon_reviews"]
+    counts = Counter(label for s in vader.SPLITS for label in ds[s]["label"])
+    assert [counts[i] for i in range(4)] == [4200, 10605, 5190, 3708]
+    for split in vader.SPLITS:
+        assert all(vader.SOURCES[lab] == src for lab, src in zip(ds[split]["label"], ds[split]["source"]))
+
+
+def test_multilabel_task_follows_its_rule():
+    ds, names = data.load_splits(compose(["task=multilabel"]).task)
+    assert names == ["negative", "neutral", "positive", "intense"]
+    for row in ds["validation"]:
+        r, n = row["ratings"], len(row["ratings"])
+        expected = [sum(v < 0 for v in r) / n >= 0.2, sum(v == 0 for v in r) / n >= 0.2,
+                    sum(v > 0 for v in r) / n >= 0.2, sum(abs(v) >= 3 for v in r) / n >= 0.2]
+        assert row["labels"] == [int(e) for e in expected]
+
+
+def _write(tmp_path, fmt, splits):
+    """Write {split: [rows]} as csv / jsonl / parquet files; return the task overrides naming them."""
+    import pandas as pd
+
+    overrides = []
+    for split, rows in splits.items():
+        frame = pd.DataFrame(rows)
+        path = tmp_path / f"{split}.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            frame.to_json(path, orient="records", lines=True)
+        else:
+            frame.to_parquet(path)
+        overrides.append(f"task.data.{split}={path}")
+    return overrides
+
+
+ROWS = {
+    "train": [{"text": f"great movie {i}", "label": "pos"} for i in range(6)]
+    + [{"text": f"awful plot {i}", "label": "neg"} for i in range(6)],
+    "validation": [{"text": "great", "label": "pos"}, {"text": "awful", "label": "neg"}],
+    "test": [{"text": "lovely", "label": "pos"}, {"text": "boring", "label": "neg"}],
+}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_bring_your_own_classification_data_infers_classes(tmp_path, fmt):
+    task = compose(["task=csv_classification", *_write(tmp_path, fmt, ROWS)]).task
+    ds, names = data.load_splits(task)
+    assert names == ["neg", "pos"]
+    assert ds["train"]["label"][:1] == [1] and ds["test"]["label"] == [1, 0]
+
+
+def test_bring_your_own_regression_with_text_pairs(tmp_path):
+    rows = {s: [{"a": f"s{i}", "b": f"t{i}", "score": i / 2} for i in range(4)] for s in vader.SPLITS}
+    task = compose(["task=csv_regression", "task.text_column=a", "task.text_pair_column=b",
+                    "task.label_column=score", *_write(tmp_path, "csv", rows)]).task
+    ds, _ = data.load_splits(task)
+    assert ds["validation"]["score"] == [0.0, 0.5, 1.0, 1.5]
+
+
+@pytest.mark.parametrize("case,message", [
+    ("unknown_class", "test row 1 (", ),
+    ("not_a_number", "train row 2 ("),
+    ("empty", "the validation split"),
+    ("missing_column", "has no column 'label' (task.label_column)"),
+    ("missing_value", "train row 3 ("),
+])
+def test_bad_bring_your_own_data_is_named(tmp_path, case, message):
+    rows = {s: [dict(r) for r in v] for s, v in ROWS.items()}
+    task = ["task=csv_classification"]
+    if case == "unknown_class":
+        rows["test"][1]["label"] = "meh"
+    elif case == "not_a_number":
+        task = ["task=csv_regression"]
+        rows = {s: [{"text": r["text"], "label": 1.0} for r in v] for s, v in ROWS.items()}
+        rows["train"][2]["label"] = "abc"
+    elif case == "missing_value":
+        task = ["task=csv_regression"]
+        rows = {s: [{"text": r["text"], "label": 1.0} for r in v] for s, v in ROWS.items()}
+        rows["train"][3]["label"] = None
+    elif case == "missing_column":
+        rows = {s: [{"text": r["text"], "y": r["label"]} for r in v] for s, v in ROWS.items()}
+    if case == "empty":
+        (tmp_path / "validation.jsonl").write_text("")
+        overrides = _write(tmp_path, "jsonl", {k: v for k, v in rows.items() if k != "validation"})
+        overrides.append(f"task.data.validation={tmp_path / 'validation.jsonl'}")
+    else:
+        overrides = _write(tmp_path, "csv" if case in ("not_a_number", "missing_value") else "jsonl", rows)
+    with pytest.raises(DataError) as err:
+        data.load_splits(compose([*task, *overrides]).task)
+    assert message in str(err.value)
+    if case == "missing_value":
+        assert "is empty or marked missing" in str(err.value)
+    if case in ("unknown_class", "not_a_number"):
+        assert "column 'label'" in str(err.value) and ("'meh'" in str(err.value) or "'abc'" in str(err.value))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task,metric", [("domain", "test_macro_f1"), ("multilabel", "test_lrap")])
+def test_builtin_task_trains_end_to_end(tmp_path, task, metric):
+    out = run_train([f"task={task}", *QUICK], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    assert run.info.status == "FINISHED" and metric in run.data.metrics
+    assert run.data.params["task.label.0"] in ("tweets", "negative")
+
+
+@pytest.mark.slow
+def test_bring_your_own_csv_end_to_end_and_a_missing_file_leaves_no_run(tmp_path):
+    overrides = _write(tmp_path, "csv", ROWS)
+    out = run_train(["task=csv_classification", *overrides, *QUICK], tmp_path / "out")
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path / "out")
+    assert run.data.params["task.label.0"] == "neg" and run.data.params["task.label.1"] == "pos"
+    assert run.data.params["task.num_labels"] == "2"
+    bad = run_train(["task=csv_classification", *overrides, f"task.data.test={tmp_path}/nope.csv", *QUICK],
+                    tmp_path / "bad")
+    assert bad.returncode == 2 and f"the test file {tmp_path}/nope.csv does not exist (task.data.test)" in bad.stderr
+    assert runs(tmp_path / "bad") == []

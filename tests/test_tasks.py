@@ -131,3 +131,51 @@ def test_bring_your_own_csv_end_to_end_and_a_missing_file_leaves_no_run(tmp_path
                     tmp_path / "bad")
     assert bad.returncode == 2 and f"the test file {tmp_path}/nope.csv does not exist (task.data.test)" in bad.stderr
     assert runs(tmp_path / "bad") == []
+
+
+def test_ner_corpus_and_its_fixed_split():
+    ds, names = data.load_splits(compose(["task=ner"]).task)
+    assert sum(len(ds[s]) for s in vader.SPLITS) == 2394
+    assert len(names) == 21 and len({n[2:] for n in names if n != "O"}) == 10
+    texts = {s: {" ".join(r["tokens"]) for r in ds[s]} for s in vader.SPLITS}
+    assert not texts["train"] & texts["test"] and not texts["train"] & texts["validation"]
+    assert all(len(r["tokens"]) == len(r["tags"]) for r in ds["validation"])
+
+
+def test_ner_word_pieces_carry_the_word_tag_on_the_first_piece_only():
+    from losslab import models
+
+    cfg = compose(["task=ner", "model=tiny", "task.max_train_samples=40", "task.max_eval_samples=10"])
+    splits, _ = data.load_splits(cfg.task)
+    _, tok = models.build(cfg.model, cfg.task)
+    enc = data.encode(splits, tok, cfg.task)
+    for raw, row in zip(splits["validation"], enc["validation"]):
+        words = tok(raw["tokens"], is_split_into_words=True, truncation=True, max_length=64).word_ids()
+        first = [i for i, w in enumerate(words) if w is not None and (i == 0 or words[i - 1] != w)]
+        assert [row["labels"][i] for i in first] == raw["tags"][: len(first)]
+        assert all(row["labels"][i] == -100 for i in range(len(words)) if i not in first)
+
+
+def test_entities_suite_matches_seqeval():
+    from seqeval.metrics import f1_score
+
+    from losslab import metrics
+
+    names = ["B-person", "I-person", "O"]
+    refs = [[2, 0, 1, -100, 2], [0, 2, -100]]
+    preds = [[2, 0, 2, 1, 2], [0, 2, 0]]
+    got = metrics.load("entities").compute(predictions=preds, references=refs, label_names=names)
+    true = [["O", "B-person", "I-person", "O"], ["B-person", "O"]]
+    pred = [["O", "B-person", "O", "O"], ["B-person", "O"]]
+    assert got["f1"] == pytest.approx(f1_score(true, pred))
+    assert got["accuracy"] == pytest.approx(5 / 6)
+
+
+@pytest.mark.slow
+def test_ner_trains_end_to_end_with_entity_metrics(tmp_path):
+    out = run_train(["task=ner", "loss=focal", *QUICK], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    for name in ("precision", "recall", "f1", "accuracy"):
+        assert f"test_{name}" in run.data.metrics
+    assert run.data.params["task.label.0"] == "B-company"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from losslab.losses.base import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from losslab.losses.base import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
 from losslab.paths import package_path
 
 # losslab's problem kinds -> transformers' config.problem_type (which also picks the head's default loss)
@@ -10,16 +10,23 @@ PROBLEM_TYPES = {
     REGRESSION: "regression",
     SINGLE_LABEL: "single_label_classification",
     MULTI_LABEL: "multi_label_classification",
+    TOKEN: None,  # a token-classification head: cross-entropy over the tags of every real token
 }
 
 
 def build(model_cfg, task_cfg, num_outputs: int | None = None, label_names: list[str] | None = None):
     """``(model, tokenizer)`` for the task: ``AutoModelForSequenceClassification`` with ``num_labels`` outputs
     (``num_outputs`` per label when the loss asks for more, e.g. gaussian_nll's mean and variance)."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer,
+    )
+
+    auto = AutoModelForTokenClassification if task_cfg.kind == TOKEN else AutoModelForSequenceClassification
 
     width = int(task_cfg.num_labels) * (int(num_outputs) if num_outputs else 1)
-    head = {"num_labels": width, "problem_type": PROBLEM_TYPES[task_cfg.kind]}
+    head = {"num_labels": width}
+    if PROBLEM_TYPES[task_cfg.kind]:
+        head["problem_type"] = PROBLEM_TYPES[task_cfg.kind]
     if label_names and len(label_names) == width:  # class names in the model config (and the MLflow params)
         head["id2label"] = dict(enumerate(label_names))
         head["label2id"] = {n: i for i, n in enumerate(label_names)}
@@ -31,9 +38,9 @@ def build(model_cfg, task_cfg, num_outputs: int | None = None, label_names: list
     if model_cfg.get("architecture"):
         architecture = dict(model_cfg.architecture)
         config = AutoConfig.for_model(architecture.pop("model_type"), **architecture, **head)
-        model = AutoModelForSequenceClassification.from_config(config)
+        model = auto.from_config(config)
     elif source:
-        model = AutoModelForSequenceClassification.from_pretrained(package_path(source), **head)
+        model = auto.from_pretrained(package_path(source), **head)
     else:
         raise ValueError("model: set model.name_or_path (pretrained) or model.architecture (from a config)")
     # The embedding table must cover the tokenizer's vocabulary; num_labels is the head's width, never the vocab.

@@ -27,23 +27,27 @@ def training_arguments(cfg: DictConfig):
 
 def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None):
     """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
-    from transformers import DataCollatorWithPadding, Trainer
+    from transformers import Trainer
 
     from losslab import metrics
     from losslab.callbacks import EvaluateAtEnd, StopOnNonFiniteLoss
+    from losslab.losses import TOKEN
+    from losslab.tasks import data
 
-    on_gpu = not args.use_cpu
+    token_task = cfg.task.kind == TOKEN
+    # what the metric suite judges: the predicted tag ids of a token task; a loss with extra head outputs
+    # (gaussian_nll: mean, variance) says which part is the prediction
+    reduce = metrics.argmax_logits if token_task else getattr(loss_fn, "predictions", None)
     return Trainer(
         model=model,
         args=args,
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None),
+        data_collator=data.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu),
         compute_metrics=metrics.compute_metrics(cfg.task.metrics, label_names),
         compute_loss_func=loss_fn,
-        # a loss whose head has extra outputs (gaussian_nll: mean, variance) says what the metrics judge
-        preprocess_logits_for_metrics=getattr(loss_fn, "predictions", None),
+        preprocess_logits_for_metrics=reduce,
         callbacks=[StopOnNonFiniteLoss(), EvaluateAtEnd(), *extra_callbacks],
     )
 

@@ -123,8 +123,9 @@ class _ClassWeighted(Loss):
         """Compute ``balanced`` weights from the training split's class ids; return them for the logs."""
         import numpy as np
 
-        y = np.asarray(train_labels).reshape(-1)
-        y = y[y != IGNORE_INDEX]
+        rows = [np.ravel(r) for r in train_labels]  # class ids, or one list of ids per sequence (token tasks)
+        y = np.concatenate(rows) if rows else np.zeros(0, dtype=int)
+        y = y[y != IGNORE_INDEX].astype(int)
         self.weights = class_weights_balanced(np.bincount(y))
         return {f"class_weight.{c}": w for c, w in enumerate(self.weights)}
 

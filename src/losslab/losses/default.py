@@ -5,12 +5,13 @@ cross-entropy, ``multi_label_classification`` → BCE-with-logits. losslab then 
 ``compute_loss_func`` to the Trainer, so the model computes its loss from the labels itself.
 
 Gradient-accumulation caveat (measured with transformers 5.24, see tests/test_grad_accum.py): BERT's
-sequence-classification head computes a plain batch mean (``MSELoss()``, ``CrossEntropyLoss()``,
-``BCEWithLogitsLoss()``) and ignores ``num_items_in_batch``, while its ``forward`` accepts ``**kwargs``, so
-the Trainer treats the loss as already normalised over the accumulated batch and does not divide by the
-accumulation steps. With ``gradient_accumulation_steps = k > 1`` the gradient and the logged loss come out
-k times too large, for every problem type (transformers#47688 reports the regression case). losslab warns
-when that happens; ``loss=mse`` and ``loss=cross_entropy`` are the same losses, normalised correctly.
+heads compute a plain micro-batch mean (``MSELoss()``, ``CrossEntropyLoss()``, ``BCEWithLogitsLoss()``, and
+the token head's cross-entropy) and ignore ``num_items_in_batch``, while their ``forward`` accepts
+``**kwargs``, so the Trainer treats the loss as already normalised over the accumulated batch and does not
+divide by the accumulation steps. With ``gradient_accumulation_steps = k > 1`` the gradient and the logged
+loss come out k times too large, for every problem type (transformers#47688 reports the regression case);
+per token it is about k times and also weights micro-batches with few tokens too much. losslab warns when
+that happens; ``mse``, ``cross_entropy`` and ``bce`` are the same losses, normalised correctly.
 """
 
 from __future__ import annotations

@@ -26,14 +26,23 @@ def compute_metrics(name: str, label_names: list[str] | None = None):
     import numpy as np
 
     suite = load(name)
-    extra = {"label_names": label_names} if name == "multilabel" and label_names else {}
+    extra = {"label_names": label_names} if name in ("multilabel", "entities") and label_names else {}
 
     def compute(eval_pred):
         preds, labels = eval_pred.predictions, eval_pred.label_ids
         preds = preds[0] if isinstance(preds, tuple) else preds
         preds = np.asarray(preds)
+        if name == "entities":  # rows of different lengths were padded with -100 by the Trainer
+            return suite.compute(predictions=[list(r) for r in preds], references=[list(r) for r in labels], **extra)
         if name == "regression" and preds.ndim == 2 and preds.shape[1] == 1:
             preds = preds[:, 0]
         return suite.compute(predictions=preds, references=np.asarray(labels), **extra)
 
     return compute
+
+
+def argmax_logits(logits, labels=None):
+    """``preprocess_logits_for_metrics`` for token tasks: keep the predicted ids, not (tokens x tags) floats."""
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits.argmax(dim=-1)

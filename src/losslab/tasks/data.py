@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from losslab.errors import UsageError
-from losslab.losses.base import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from losslab.losses.base import IGNORE_INDEX, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
 
 SPLITS = ("train", "validation", "test")
 
@@ -62,7 +62,9 @@ def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
 
     data = task.data
     files = _files(data)
-    if files:
+    if data.get("loader"):  # a function that builds the splits itself (e.g. the NER corpus from its package)
+        ds = instantiate(data.loader)
+    elif files:
         missing = [s for s in SPLITS if s not in files]
         if missing and not data.get("path"):
             raise DataError(f"task data: no file for the {', '.join(missing)} split (task.data.{missing[0]}=...)")
@@ -138,6 +140,19 @@ def _labels(ds, task, files):
                         raise ValueError
                 except (TypeError, ValueError):
                     fail(split, row, v, "is not a number")
+    elif kind == TOKEN:
+        values = {s: ds[s][column] for s in SPLITS}
+        if any(isinstance(v, str) for row in values["train"] for v in row):
+            names = names or sorted({v for row in values["train"] for v in row})
+            index = {n: i for i, n in enumerate(names)}
+            for split in SPLITS:
+                for row, tags in enumerate(values[split]):
+                    unknown = [t for t in tags if t not in index]
+                    if unknown:
+                        fail(split, row, unknown[0], f"is not one of the tags {names} (task.labels, or train's)")
+            ds = ds.map(lambda r: {"__tag_ids": [index[t] for t in r[column]]}, remove_columns=[column],
+                        desc="tag ids")
+            ds = ds.rename_column("__tag_ids", column)
     elif kind == MULTI_LABEL:
         k = task.get("num_labels") or (len(names) if names else None)
         for split in SPLITS:
@@ -145,6 +160,10 @@ def _labels(ds, task, files):
                 if not isinstance(v, (list, tuple)) or (k is not None and len(v) != k) or \
                         any(x not in (0, 1, -100) for x in v):
                     fail(split, row, v, f"is not a list of {k} values in {{0, 1}} (task.num_labels={k})")
+        # float targets (BCE needs them); a new column, since mapping in place keeps the integer type
+        ds = ds.map(lambda r: {"__targets": [float(x) for x in r[column]]}, remove_columns=[column],
+                    desc="float targets")
+        ds = ds.rename_column("__targets", column)
     else:
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
     return ds, names
@@ -178,7 +197,7 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
     text, pair, label, kind = task.text_column, task.get("text_pair_column"), task.label_column, task.kind
     max_length = int(task.max_length)
     convert = {REGRESSION: float, SINGLE_LABEL: int, MULTI_LABEL: lambda v: [float(x) for x in v]}.get(kind)
-    if convert is None:
+    if convert is None and kind != TOKEN:
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
 
     def tokenize(batch):
@@ -186,14 +205,35 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
         enc["labels"] = [convert(v) for v in batch[label]]
         return enc
 
+    def tokenize_words(batch):
+        """Words split into word pieces: a word's tag goes on its first piece; the other pieces and the special
+        tokens get -100, so they are neither trained on nor counted in num_items_in_batch."""
+        enc = tokenizer(batch[text], truncation=True, max_length=max_length, is_split_into_words=True)
+        enc["labels"] = []
+        for i, tags in enumerate(batch[label]):
+            previous, aligned = None, []
+            for word in enc.word_ids(i):
+                aligned.append(IGNORE_INDEX if word is None or word == previous else int(tags[word]))
+                previous = word
+            enc["labels"].append(aligned)
+        return enc
+
     tok_id = _tokenizer_id(tokenizer)
     out = {}
     for split, part in ds.items():
         fingerprint = Hasher.hash([part._fingerprint, tok_id, max_length, text, pair, label, kind, "v1"])
         out[split] = part.map(
-            tokenize, batched=True, remove_columns=part.column_names,
+            tokenize_words if kind == TOKEN else tokenize, batched=True, remove_columns=part.column_names,
             new_fingerprint=fingerprint, desc=f"tokenize {split}",
         )
     import datasets
 
     return datasets.DatasetDict(out)
+
+
+def collator(kind: str, tokenizer, on_gpu: bool = False):
+    """Pads a batch: labels of token tasks are padded with -100 along with the tokens."""
+    from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding
+
+    cls = DataCollatorForTokenClassification if kind == TOKEN else DataCollatorWithPadding
+    return cls(tokenizer, pad_to_multiple_of=8 if on_gpu else None)

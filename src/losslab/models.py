@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from losslab.losses.base import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
+from losslab.losses.base import CAUSAL_LM, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
 from losslab.paths import package_path
 
 # losslab's problem kinds -> transformers' config.problem_type (which also picks the head's default loss)
@@ -11,6 +11,7 @@ PROBLEM_TYPES = {
     SINGLE_LABEL: "single_label_classification",
     MULTI_LABEL: "multi_label_classification",
     TOKEN: None,  # a token-classification head: cross-entropy over the tags of every real token
+    CAUSAL_LM: None,  # a language-modelling head over the tokenizer's vocabulary
 }
 
 
@@ -18,15 +19,19 @@ def build(model_cfg, task_cfg, num_outputs: int | None = None, label_names: list
     """``(model, tokenizer)`` for the task: ``AutoModelForSequenceClassification`` with ``num_labels`` outputs
     (``num_outputs`` per label when the loss asks for more, e.g. gaussian_nll's mean and variance)."""
     from transformers import (
-        AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer,
+        AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
+        AutoTokenizer,
     )
 
-    auto = AutoModelForTokenClassification if task_cfg.kind == TOKEN else AutoModelForSequenceClassification
+    auto = {TOKEN: AutoModelForTokenClassification, CAUSAL_LM: AutoModelForCausalLM}.get(
+        task_cfg.kind, AutoModelForSequenceClassification)
 
-    width = int(task_cfg.num_labels) * (int(num_outputs) if num_outputs else 1)
+    width = int(task_cfg.num_labels or 1) * (int(num_outputs) if num_outputs else 1)
     head = {"num_labels": width}
     if PROBLEM_TYPES[task_cfg.kind]:
         head["problem_type"] = PROBLEM_TYPES[task_cfg.kind]
+    if task_cfg.kind == CAUSAL_LM:  # the vocabulary is the output; a BERT-style config becomes a decoder
+        head = {"is_decoder": True}
     if label_names and len(label_names) == width:  # class names in the model config (and the MLflow params)
         head["id2label"] = dict(enumerate(label_names))
         head["label2id"] = {n: i for i, n in enumerate(label_names)}

@@ -31,13 +31,17 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
 
     from losslab import metrics
     from losslab.callbacks import EvaluateAtEnd, StopOnNonFiniteLoss
-    from losslab.losses import TOKEN
+    from losslab.losses import CAUSAL_LM, TOKEN
     from losslab.tasks import data
 
     token_task = cfg.task.kind == TOKEN
     # what the metric suite judges: the predicted tag ids of a token task; a loss with extra head outputs
     # (gaussian_nll: mean, variance) says which part is the prediction
     reduce = metrics.argmax_logits if token_task else getattr(loss_fn, "predictions", None)
+    if cfg.task.kind == CAUSAL_LM:
+        reduce = metrics.next_token_nll
+    if hasattr(loss_fn, "attach"):  # a loss that needs more of the model (chunked_cross_entropy: its head)
+        loss_fn.attach(model)
     return Trainer(
         model=model,
         args=args,
@@ -54,7 +58,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
 
 def _warn_default_under_accumulation(cfg, loss) -> None:
     steps = int(cfg.trainer.get("gradient_accumulation_steps") or 1)
-    if steps > 1 and getattr(loss, "uses_model_loss", False):
+    if steps > 1 and cfg.task.kind in getattr(loss, "unnormalized_kinds", ()):
         log.warning(
             "loss=default with gradient_accumulation_steps=%d: BERT-style heads return a per-micro-batch mean "
             "and ignore num_items_in_batch, so the gradient and the logged loss are %dx too large "

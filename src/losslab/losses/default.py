@@ -11,7 +11,8 @@ the token head's cross-entropy) and ignore ``num_items_in_batch``, while their `
 divide by the accumulation steps. With ``gradient_accumulation_steps = k > 1`` the gradient and the logged
 loss come out k times too large, for every problem type (transformers#47688 reports the regression case);
 per token it is about k times and also weights micro-batches with few tokens too much. losslab warns when
-that happens; ``mse``, ``cross_entropy`` and ``bce`` are the same losses, normalised correctly.
+that happens; ``mse``, ``cross_entropy`` and ``bce`` are the same losses, normalised correctly. Causal LM
+heads are the exception: their ``ForCausalLMLoss`` divides by ``num_items_in_batch`` and is exact.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class ModelDefault:
 
     task_kinds = (REGRESSION, SINGLE_LABEL, MULTI_LABEL, TOKEN, CAUSAL_LM)
     uses_model_loss = True
+    #: kinds whose BERT-style head ignores num_items_in_batch (measured; the causal-LM head does not)
+    unnormalized_kinds = (REGRESSION, SINGLE_LABEL, MULTI_LABEL, TOKEN)
     formula = "the head's own: MSE (regression), CE (single-label), BCE-with-logits (multi-label)"
     reference = "the model's loss computed from labels; k× caveat under accumulation asserted"
 

@@ -94,6 +94,11 @@ class ChunkedCrossEntropy(Loss):
         self._head = head
         return self
 
+    def attach(self, model) -> None:
+        """Prepare a transformers causal LM for this loss: hidden states in its outputs, its head bound."""
+        model.config.output_hidden_states = True
+        self.bind(model.get_output_embeddings())
+
     def sum_hidden(self, hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, bias=None):
         h = hidden[:, :-1, :].reshape(-1, hidden.size(-1))
         y = labels[:, 1:].reshape(-1).to(h.device)

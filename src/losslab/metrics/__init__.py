@@ -32,7 +32,7 @@ def compute_metrics(name: str, label_names: list[str] | None = None):
         preds, labels = eval_pred.predictions, eval_pred.label_ids
         preds = preds[0] if isinstance(preds, tuple) else preds
         preds = np.asarray(preds)
-        if name == "entities":  # rows of different lengths were padded with -100 by the Trainer
+        if name in ("entities", "perplexity"):  # rows of different lengths were padded with -100 by the Trainer
             return suite.compute(predictions=[list(r) for r in preds], references=[list(r) for r in labels], **extra)
         if name == "regression" and preds.ndim == 2 and preds.shape[1] == 1:
             preds = preds[:, 0]
@@ -46,3 +46,16 @@ def argmax_logits(logits, labels=None):
     if isinstance(logits, tuple):
         logits = logits[0]
     return logits.argmax(dim=-1)
+
+
+def next_token_nll(logits, labels):
+    """``preprocess_logits_for_metrics`` for causal LM: the NLL of each real next token (-1 elsewhere), so
+    perplexity is computed the same way whatever the training loss, without holding (tokens x vocab) floats."""
+    import torch
+
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    z, y = logits[:, :-1, :].float(), labels[:, 1:]
+    keep = y != -100
+    nll = torch.nn.functional.cross_entropy(z.transpose(1, 2), y.clamp_min(0), reduction="none")
+    return torch.where(keep, nll, torch.full_like(nll, -1.0))

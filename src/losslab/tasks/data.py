@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from losslab.errors import UsageError
-from losslab.losses.base import IGNORE_INDEX, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
+from losslab.losses.base import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
 
 SPLITS = ("train", "validation", "test")
 
@@ -164,7 +164,7 @@ def _labels(ds, task, files):
         ds = ds.map(lambda r: {"__targets": [float(x) for x in r[column]]}, remove_columns=[column],
                     desc="float targets")
         ds = ds.rename_column("__targets", column)
-    else:
+    elif kind != CAUSAL_LM:  # a language model's labels are its own tokens
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
     return ds, names
 
@@ -197,12 +197,14 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
     text, pair, label, kind = task.text_column, task.get("text_pair_column"), task.label_column, task.kind
     max_length = int(task.max_length)
     convert = {REGRESSION: float, SINGLE_LABEL: int, MULTI_LABEL: lambda v: [float(x) for x in v]}.get(kind)
-    if convert is None and kind != TOKEN:
+    if convert is None and kind not in (TOKEN, CAUSAL_LM):
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
 
     def tokenize(batch):
         enc = tokenizer(batch[text], batch[pair] if pair else None, truncation=True, max_length=max_length)
-        enc["labels"] = [convert(v) for v in batch[label]]
+        # causal LM: the labels are the tokens (the loss shifts them); padding becomes -100 in the collator
+        enc["labels"] = [list(ids) for ids in enc["input_ids"]] if kind == CAUSAL_LM else \
+            [convert(v) for v in batch[label]]
         return enc
 
     def tokenize_words(batch):
@@ -235,5 +237,5 @@ def collator(kind: str, tokenizer, on_gpu: bool = False):
     """Pads a batch: labels of token tasks are padded with -100 along with the tokens."""
     from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding
 
-    cls = DataCollatorForTokenClassification if kind == TOKEN else DataCollatorWithPadding
+    cls = DataCollatorForTokenClassification if kind in (TOKEN, CAUSAL_LM) else DataCollatorWithPadding
     return cls(tokenizer, pad_to_multiple_of=8 if on_gpu else None)

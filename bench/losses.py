@@ -84,8 +84,8 @@ def loss_times(repeats: int) -> list[tuple[str, str, float]]:
         for kind in instantiate(OmegaConf.load(path)).task_kinds:
             loss = instantiate(OmegaConf.load(path))
             shape, make = SHAPES[kind]
-            if getattr(loss, "head_outputs", None):
-                shape = (*shape[:-1], shape[-1] * loss.head_outputs)
+            if hasattr(loss, "head_width"):
+                shape = (*shape[:-1], loss.head_width(shape[-1]))
             labels = make()
             if getattr(loss, "needs_train_labels", False):
                 loss.fit(labels.numpy())

@@ -16,11 +16,12 @@ from hydra.utils import instantiate
 from transformers import Trainer, TrainingArguments
 
 from losslab import models
+from losslab.run import compute_loss_func
 from losslab.preflight import declared_kinds
 from losslab.tasks import data
 
 TASK_OF_KIND = {"regression": "regression", "single_label": "sentiment", "multi_label": "multilabel",
-                "token_classification": "ner", "causal_lm": "lm"}
+                "token_classification": "ner", "causal_lm": "lm", "ordinal": "rating_dist"}
 NO_DROPOUT = ["+model.architecture.hidden_dropout_prob=0.0", "+model.architecture.attention_probs_dropout_prob=0.0"]
 
 
@@ -28,7 +29,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     cfg = compose([f"task={task}", f"loss={loss_name}", "model=tiny", "task.max_train_samples=16", *NO_DROPOUT])
     loss = instantiate(cfg.loss)
     torch.manual_seed(0)
-    model, tok = models.build(cfg.model, cfg.task, num_outputs=getattr(loss, "head_outputs", None))
+    model, tok = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task))
     encoded = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     if getattr(loss, "needs_train_labels", False):
         loss.fit(encoded["train"]["labels"])
@@ -43,7 +44,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = Trainer(
         model=model, args=args, train_dataset=encoded["train"], data_collator=data.collator(cfg.task.kind, tok),
-        compute_loss_func=None if getattr(loss, "uses_model_loss", False) else loss,
+        compute_loss_func=compute_loss_func(cfg, loss),
     )
     trainer.train()
     update = {n: (p.detach() - before[n]) for n, p in model.named_parameters()}
@@ -115,7 +116,7 @@ def test_every_loss_is_invariant_to_accumulation_on_tensors(loss_name, kind):
     labels = LABELS[kind](g)
     if getattr(loss, "needs_train_labels", False):
         loss.fit(labels.numpy())
-    width = WIDTH[kind] * (getattr(loss, "head_outputs", None) or 1)
+    width = loss.head_width(WIDTH[kind]) if hasattr(loss, "head_width") else WIDTH[kind]
     weight = torch.randn(width, 8, generator=g, requires_grad=True)
     x = torch.randn(16, 6, 8, generator=g) if labels.dim() == 2 and kind != "multi_label" else torch.randn(16, 8, generator=g)
     if getattr(loss, "needs_output_embeddings", False):

@@ -303,7 +303,9 @@ def test_coral_closed_form():
     p = expit(z[keep])
     expected = -(tasks * np.log(p) + (1 - tasks) * np.log(1 - p)).sum(1).mean()
     assert Coral()({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
-    assert Coral.predictions(torch.tensor([[5.0, 5.0, -5.0]])).item() == 2
+    assert Coral.levels(torch.tensor([[5.0, 5.0, -5.0]])).item() == 2
+    logp = Coral.predictions(torch.tensor([[5.0, 5.0, -5.0]]))
+    assert logp.shape == (1, 4) and logp.exp().sum().item() == pytest.approx(1.0) and logp.argmax().item() == 2
 
 
 def _lm(b=3, t=7, v=11):

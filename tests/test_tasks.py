@@ -218,3 +218,64 @@ def test_lm_trains_end_to_end_with_chunked_cross_entropy(tmp_path):
     [run] = runs(tmp_path)
     assert run.data.tags["choice.model"] == "gpt_small"
     assert 1.0 < run.data.metrics["test_perplexity"] < 60000
+
+
+def test_rating_distributions_and_their_levels():
+    import torch
+
+    from losslab.losses.adapt import LevelsFromDistribution
+
+    ds, names = data.load_splits(compose(["task=rating_dist"]).task)
+    assert names == [str(v) for v in range(-4, 5)]
+    rows = ds["validation"]
+    for row in rows:
+        assert sum(row["distribution"]) == pytest.approx(1.0)
+        assert row["distribution"][row["ratings"][0] + 4] > 0
+    dist = torch.tensor(rows["distribution"][:50])
+    means = torch.tensor([sum(r) / len(r) for r in rows["ratings"][:50]])
+    expected = torch.floor(means + 4 + 0.5).long()
+    assert torch.equal(LevelsFromDistribution.levels(dist), expected)
+
+
+def test_levels_adapter_hands_on_items_not_label_elements():
+    import torch
+
+    from losslab.losses import CrossEntropy
+    from losslab.losses.adapt import LevelsFromDistribution
+
+    dist = torch.zeros(4, 9)
+    dist[torch.arange(4), torch.tensor([0, 3, 8, 4])] = 1.0
+    logits = torch.randn(4, 9)
+    wrapped = LevelsFromDistribution(CrossEntropy(), 9)
+    # the Trainer counts 4 x 9 label elements for these labels: 4 items
+    got = wrapped({"logits": logits}, dist, num_items_in_batch=torch.tensor(36.0))
+    assert got.item() == pytest.approx(CrossEntropy()({"logits": logits}, torch.tensor([0, 3, 8, 4])).item(), rel=1e-6)
+
+
+def test_ratings_suite_kl_and_level_error_by_hand():
+    import numpy as np
+
+    from losslab import metrics
+
+    t = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    q = np.array([[0.25, 0.5, 0.25], [0.2, 0.3, 0.5]])
+    got = metrics.load("ratings").compute(predictions=np.log(q), references=t)
+    kl = 0.5 * np.log(0.5 / 0.25) + 0.5 * np.log(0.5 / 0.5) + 1.0 * np.log(1 / 0.5)
+    assert got["kl"] == pytest.approx(kl / 2)
+    # levels: mean 0.5 -> rounds half up to 1 (predicted 1: right); 2 (predicted 2: right)
+    assert got["accuracy"] == 1.0 and got["level_mae"] == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["soft_cross_entropy", "coral"])
+def test_rating_dist_trains_end_to_end(tmp_path, loss):
+    out = run_train(["task=rating_dist", f"loss={loss}", *QUICK], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    assert {"test_kl", "test_level_mae", "test_accuracy"} <= set(run.data.metrics)
+
+
+def test_rating_dist_refuses_the_heads_own_loss(tmp_path):
+    out = run_train(["task=rating_dist", "loss=default", *QUICK], tmp_path)
+    assert out.returncode == 2 and "its labels are distributions" in out.stderr
+    assert runs(tmp_path) == []

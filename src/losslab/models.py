@@ -15,9 +15,16 @@ PROBLEM_TYPES = {
 }
 
 
-def build(model_cfg, task_cfg, num_outputs: int | None = None, label_names: list[str] | None = None):
-    """``(model, tokenizer)`` for the task: ``AutoModelForSequenceClassification`` with ``num_labels`` outputs
-    (``num_outputs`` per label when the loss asks for more, e.g. gaussian_nll's mean and variance)."""
+def head_width(loss, task_cfg) -> int:
+    """Outputs of the head: the task's number of labels, unless the loss asks for another width
+    (gaussian_nll: a mean and a variance per target; coral: K − 1 tasks for K levels)."""
+    n = int(task_cfg.get("num_labels") or 1)
+    return int(loss.head_width(n)) if hasattr(loss, "head_width") else n
+
+
+def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] | None = None):
+    """``(model, tokenizer)`` for the task: the head its kind needs, with ``width`` outputs (default: the
+    task's number of labels)."""
     from transformers import (
         AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
         AutoTokenizer,
@@ -26,7 +33,7 @@ def build(model_cfg, task_cfg, num_outputs: int | None = None, label_names: list
     auto = {TOKEN: AutoModelForTokenClassification, CAUSAL_LM: AutoModelForCausalLM}.get(
         task_cfg.kind, AutoModelForSequenceClassification)
 
-    width = int(task_cfg.num_labels or 1) * (int(num_outputs) if num_outputs else 1)
+    width = int(width or task_cfg.get("num_labels") or 1)
     head = {"num_labels": width}
     if PROBLEM_TYPES[task_cfg.kind]:
         head["problem_type"] = PROBLEM_TYPES[task_cfg.kind]

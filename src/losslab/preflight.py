@@ -40,10 +40,12 @@ def declared_kinds(loss_cfg) -> tuple[str, ...] | None:
     return tuple(sorted(kinds))
 
 
-def loss_options() -> dict[str, tuple[str, ...] | None]:
-    """Every option of the ``loss`` group on the search path, with the kinds it serves (inside a Hydra app)."""
+def loss_options(distributions: bool = False) -> dict[str, tuple[str, ...] | None]:
+    """Every option of the ``loss`` group on the search path, with the kinds it serves (inside a Hydra app);
+    with ``distributions``, only those that can take distribution labels."""
     from hydra import compose
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import get_object
 
     if not GlobalHydra.instance().is_initialized():
         return {}
@@ -51,7 +53,10 @@ def loss_options() -> dict[str, tuple[str, ...] | None]:
     out = {}
     for name in loader.get_group_options("loss"):
         try:
-            out[name] = declared_kinds(compose(config_name="train", overrides=[f"loss={name}"]).loss)
+            loss_cfg = compose(config_name="train", overrides=[f"loss={name}"]).loss
+            if distributions and getattr(get_object(loss_cfg._target_), "uses_model_loss", False):
+                continue
+            out[name] = declared_kinds(loss_cfg)
         except Exception:
             out[name] = None
     return out
@@ -60,15 +65,22 @@ def loss_options() -> dict[str, tuple[str, ...] | None]:
 def check_loss(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    from hydra.utils import get_object
+
     kind = cfg.task.kind
+    task_kinds = {kind, *(cfg.task.get("also_kinds") or ())}  # rating_dist: single-label and ordinal
     kinds = declared_kinds(cfg.loss)
-    if kinds is None or kind in kinds:
-        return
     name = HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else cfg.loss._target_
-    fitting = sorted(n for n, k in loss_options().items() if k is not None and kind in k)
+    if cfg.task.get("targets") == "distribution" and getattr(get_object(cfg.loss._target_), "uses_model_loss", False):
+        raise ConfigError(f"loss={name} cannot serve task={cfg.task.name}: its labels are distributions, which "
+                          "the model head's own loss does not take; use soft_cross_entropy or cross_entropy")
+    if kinds is None or task_kinds & set(kinds):
+        return
+    options = loss_options(distributions=cfg.task.get("targets") == "distribution")
+    fitting = sorted(n for n, k in options.items() if k is not None and task_kinds & set(k))
     raise ConfigError(
         f"loss={name} cannot serve task={cfg.task.name}: the task's kind is {kind!r} and {name} serves "
-        f"{', '.join(kinds)}. Losses for {kind}: {', '.join(fitting) or '(none found)'}"
+        f"{', '.join(kinds)}. Losses for {' or '.join(sorted(task_kinds))}: {', '.join(fitting) or '(none found)'}"
     )
 
 

@@ -56,6 +56,19 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     )
 
 
+def compute_loss_func(cfg: DictConfig, loss):
+    """The Trainer's ``compute_loss_func`` for this loss on this task (None: the model's own loss)."""
+    from losslab.losses.adapt import LevelsFromDistribution, as_compute_loss_func
+
+    loss_fn = as_compute_loss_func(
+        loss, cfg.task.kind, int(cfg.trainer.get("gradient_accumulation_steps") or 1),
+        int(os.environ.get("WORLD_SIZE", "1")), name=_loss_name(cfg),
+    )
+    if cfg.task.get("targets") == "distribution" and not getattr(loss, "takes_distributions", False):
+        loss_fn = LevelsFromDistribution(loss_fn, int(cfg.task.num_labels))
+    return loss_fn
+
+
 def _warn_default_under_accumulation(cfg, loss) -> None:
     steps = int(cfg.trainer.get("gradient_accumulation_steps") or 1)
     if steps > 1 and cfg.task.kind in getattr(loss, "unnormalized_kinds", ()):
@@ -95,14 +108,9 @@ def train(cfg: DictConfig) -> float:
 
     started = time.time()
     preflight.check(cfg)  # no data, no model yet
-    from losslab.losses.adapt import as_compute_loss_func
-
     loss = instantiate(cfg.loss)
     _warn_default_under_accumulation(cfg, loss)
-    loss_fn = as_compute_loss_func(
-        loss, cfg.task.kind, int(cfg.trainer.get("gradient_accumulation_steps") or 1),
-        int(os.environ.get("WORLD_SIZE", "1")), name=_loss_name(cfg),
-    )
+    loss_fn = compute_loss_func(cfg, loss)
 
     from transformers import set_seed
 
@@ -115,7 +123,7 @@ def train(cfg: DictConfig) -> float:
     if cfg.task.get("num_labels") is None and label_names:  # bring-your-own data: classes found in train
         with open_dict(cfg):
             cfg.task.num_labels = len(label_names)
-    model, tokenizer = models.build(cfg.model, cfg.task, num_outputs=getattr(loss, "head_outputs", None),
+    model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task),
                                     label_names=label_names)
     encoded = data.encode(splits, tokenizer, cfg.task)
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}

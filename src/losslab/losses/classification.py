@@ -83,6 +83,7 @@ class SoftCrossEntropy(Loss):
     """
 
     task_kinds = KINDS
+    takes_distributions = True
     formula = "−Σ_c t_c log softmax(z)_c"
     reference = "torch cross_entropy with probability targets; NumPy closed form"
 

@@ -30,5 +30,22 @@ class Coral(Loss):
         return F.binary_cross_entropy_with_logits(z[keep], t, reduction="sum"), keep.sum()
 
     @staticmethod
+    def head_width(num_labels: int) -> int:
+        """K ordered levels need K − 1 binary tasks."""
+        return num_labels - 1
+
+    @staticmethod
     def predictions(logits: torch.Tensor, labels=None) -> torch.Tensor:
+        """Log-probabilities of the K levels, P(y = k) = P(y > k − 1) − P(y > k), clipped and renormalized
+        (a plain head is not always rank-consistent), so classification metrics apply unchanged. Their
+        argmax is the predicted level; ``levels`` gives the count-of-tasks prediction of the paper."""
+        p_gt = torch.sigmoid(logits.float())
+        ones = torch.ones_like(p_gt[..., :1])
+        cumulative = torch.cat([ones, p_gt, torch.zeros_like(ones)], dim=-1)
+        probs = (cumulative[..., :-1] - cumulative[..., 1:]).clamp_min(1e-12)
+        return torch.log(probs / probs.sum(-1, keepdim=True))
+
+    @staticmethod
+    def levels(logits: torch.Tensor) -> torch.Tensor:
+        """The paper's predicted level: the number of tasks with σ(z_k) > 0.5."""
         return (torch.sigmoid(logits) > 0.5).sum(-1)

@@ -127,8 +127,10 @@ class GaussianNLL(Loss):
     formula = "½(log max(σ², ε) + (y − μ)² / max(σ², ε)), σ² = softplus(head₂)"
     paper = "Nix & Weigend, ICNN 1994"
     reference = "torch.nn.functional.gaussian_nll_loss"
-    #: the head needs two outputs per target: mean and (raw) variance
-    head_outputs = 2
+    @staticmethod
+    def head_width(num_labels: int) -> int:
+        """The head needs two outputs per target: mean and (raw) variance."""
+        return 2 * num_labels
 
     def __init__(self, eps: float = 1e-6, full: bool = False):
         super().__init__()

@@ -110,7 +110,13 @@ def _labels(ds, task, files):
         where = files.get(split, task.data.get("path"))
         raise DataError(f"task data: {split} row {row} ({where}), column {column!r}: label {value!r} {why}")
 
-    if kind == SINGLE_LABEL:
+    if kind == SINGLE_LABEL and task.get("targets") == "distribution":
+        k = task.get("num_labels")
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if not isinstance(v, (list, tuple)) or len(v) != k or min(v) < 0 or abs(sum(v) - 1) > 1e-4:
+                    fail(split, row, v, f"is not a distribution over {k} classes (task.targets=distribution)")
+    elif kind == SINGLE_LABEL:
         values = {s: ds[s][column] for s in SPLITS}
         if any(isinstance(v, str) for v in values["train"]):
             names = names or sorted({v for v in values["train"] if v is not None})
@@ -197,6 +203,8 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
     text, pair, label, kind = task.text_column, task.get("text_pair_column"), task.label_column, task.kind
     max_length = int(task.max_length)
     convert = {REGRESSION: float, SINGLE_LABEL: int, MULTI_LABEL: lambda v: [float(x) for x in v]}.get(kind)
+    if task.get("targets") == "distribution":
+        convert = lambda v: [float(x) for x in v]  # noqa: E731
     if convert is None and kind not in (TOKEN, CAUSAL_LM):
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
 

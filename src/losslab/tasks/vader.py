@@ -131,6 +131,19 @@ def rater_reactions(data, threshold: float = 0.2, intense: int = 3, label_column
     return data.map(reactions, desc="rater reactions")
 
 
+LEVELS = tuple(range(-4, 5))
+
+
+def rating_distribution(data, label_column: str = "distribution"):
+    """The share of a sentence's raters who gave each of the nine ratings -4..4 (a soft label)."""
+
+    def shares(r):
+        n = len(r["ratings"])
+        return {label_column: [sum(v == level for v in r["ratings"]) / n for level in LEVELS]}
+
+    return data.map(shares, desc="rating distributions")
+
+
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         sys.exit(f"usage: python -m losslab.tasks.vader ARCHIVE [OUT_DIR]\n{__doc__}")

@@ -1,0 +1,60 @@
+"""losslab's rating-distribution suite as an ``evaluate`` metric, for labels that are distributions over K
+ordered levels (the raters' votes): the level of a sentence is its distribution's mean, rounded half up.
+
+accuracy, macro_f1, log_loss (NLL of that level), ece (15 bins), kl (KL divergence from the raters'
+distribution to the model's), level_mae (mean absolute error of the predicted level, in levels).
+Takes logits (or log-probabilities). Loaded by local path so it works offline.
+"""
+
+import datasets
+import evaluate
+import numpy as np
+from scipy.special import log_softmax
+from sklearn.metrics import f1_score
+
+_DESCRIPTION = "Rating-distribution suite: accuracy, macro_f1, log_loss, ece, kl to the raters, level_mae."
+_KWARGS = """
+Args:
+    predictions (list of list of float): logits or log-probabilities over the K levels.
+    references (list of list of float): the raters' distribution over the K levels.
+Returns:
+    accuracy, macro_f1, log_loss, ece, kl, level_mae (floats).
+"""
+BINS = 15
+
+
+class Ratings(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS,
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Sequence(datasets.Value("float64")),
+                    "references": datasets.Sequence(datasets.Value("float64")),
+                }
+            ),
+        )
+
+    def _compute(self, predictions, references):
+        logq = log_softmax(np.asarray(predictions, dtype=np.float64), axis=-1)
+        t = np.asarray(references, dtype=np.float64)
+        k = t.shape[1]
+        level = np.floor((t * np.arange(k)).sum(1) + 0.5).astype(int)
+        pred = logq.argmax(1)
+        correct = (pred == level).astype(float)
+        confidence = np.exp(logq.max(1))
+        which = np.clip(np.digitize(confidence, np.linspace(0, 1, BINS + 1)[1:-1], right=True), 0, BINS - 1)
+        ece = sum((which == b).mean() * abs(correct[which == b].mean() - confidence[which == b].mean())
+                  for b in range(BINS) if (which == b).any())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(t > 0, t * (np.log(t) - logq), 0.0).sum(1)
+        return {
+            "accuracy": float(correct.mean()),
+            "macro_f1": float(f1_score(level, pred, labels=np.arange(k), average="macro", zero_division=0)),
+            "log_loss": float(-logq[np.arange(len(level)), level].mean()),
+            "ece": float(ece),
+            "kl": float(kl.mean()),
+            "level_mae": float(np.abs(pred - level).mean()),
+        }

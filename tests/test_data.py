@@ -89,3 +89,10 @@ def test_rebuild_from_the_pypi_sdist_is_byte_identical(tmp_path):
     for split in vader.SPLITS:
         assert (tmp_path / "built" / f"{split}.jsonl.gz").read_bytes() == open(
             resource(f"vader/{split}.jsonl.gz"), "rb").read()
+
+
+def test_first_rows_of_every_split_mix_all_sources(corpus):
+    """task.max_*_samples keep the first N rows: they must be a fair sample, not one source."""
+    for rows in corpus.values():
+        first = Counter(r["source"] for r in rows[:200])
+        assert set(first) == set(vader.SOURCES) and min(first.values()) >= 15

@@ -11,7 +11,8 @@ source distribution by :func:`build`:
 
 The split is a pure function of the sentence text (SHA-256 of the whitespace-normalised, lower-cased text,
 80 / 10 / 10), so it never changes between runs, machines or library versions, and the 84 sentences that
-occur twice in the corpus always fall into the same split (no train/test leakage).
+occur twice in the corpus always fall into the same split (no train/test leakage). Within a split the rows
+are in a fixed pseudo-random order (SHA-256 of the id), so any first N rows mix all four sources.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def build(archive: str | Path, out_dir: str | Path) -> dict[str, int]:
     records = read_corpus(archive)
     counts = {}
     for split in SPLITS:
-        rows = [r for r in records if r["split"] == split]
+        # A fixed pseudo-random order (by a hash of the id), not grouped by source: the first N rows, which
+        # task.max_train_samples / max_eval_samples keep, are then a fair sample of every source.
+        rows = sorted((r for r in records if r["split"] == split),
+                      key=lambda r: hashlib.sha256(r["id"].encode("utf-8")).digest())
         counts[split] = len(rows)
         # mtime=0 and a fixed key order make the files byte-identical on every rebuild.
         with open(out / f"{split}.jsonl.gz", "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:

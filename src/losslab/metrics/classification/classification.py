@@ -11,6 +11,8 @@ import numpy as np
 from scipy.special import log_softmax
 from sklearn.metrics import f1_score
 
+from losslab.metrics.calibration import expected_calibration_error
+
 _DESCRIPTION = "Classification suite: accuracy, macro_f1, log_loss (NLL), ece (15 bins) from logits."
 _KWARGS = """
 Args:
@@ -19,20 +21,6 @@ Args:
 Returns:
     accuracy, macro_f1, log_loss, ece (floats).
 """
-ECE_BINS = 15
-
-
-def expected_calibration_error(confidence, correct, bins=ECE_BINS):
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(ece)
-
-
 class Classification(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(

@@ -12,6 +12,8 @@ import numpy as np
 from scipy.special import log_softmax
 from sklearn.metrics import f1_score
 
+from losslab.metrics.calibration import expected_calibration_error
+
 _DESCRIPTION = "Rating-distribution suite: accuracy, macro_f1, log_loss, ece, kl to the raters, level_mae."
 _KWARGS = """
 Args:
@@ -20,7 +22,6 @@ Args:
 Returns:
     accuracy, macro_f1, log_loss, ece, kl, level_mae (floats).
 """
-BINS = 15
 
 
 class Ratings(evaluate.Metric):
@@ -44,17 +45,13 @@ class Ratings(evaluate.Metric):
         level = np.floor((t * np.arange(k)).sum(1) + 0.5).astype(int)
         pred = logq.argmax(1)
         correct = (pred == level).astype(float)
-        confidence = np.exp(logq.max(1))
-        which = np.clip(np.digitize(confidence, np.linspace(0, 1, BINS + 1)[1:-1], right=True), 0, BINS - 1)
-        ece = sum((which == b).mean() * abs(correct[which == b].mean() - confidence[which == b].mean())
-                  for b in range(BINS) if (which == b).any())
         with np.errstate(divide="ignore", invalid="ignore"):
             kl = np.where(t > 0, t * (np.log(t) - logq), 0.0).sum(1)
         return {
             "accuracy": float(correct.mean()),
             "macro_f1": float(f1_score(level, pred, labels=np.arange(k), average="macro", zero_division=0)),
             "log_loss": float(-logq[np.arange(len(level)), level].mean()),
-            "ece": float(ece),
+            "ece": expected_calibration_error(np.exp(logq.max(1)), correct),
             "kl": float(kl.mean()),
             "level_mae": float(np.abs(pred - level).mean()),
         }

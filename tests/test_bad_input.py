@@ -52,3 +52,9 @@ def test_gpu_asked_for_where_there_is_none(tmp_path):
         return
     err = _fails(["hardware=gpu", *QUICK], tmp_path)
     assert "hardware=gpu asks for a CUDA GPU" in err
+
+
+def test_misspelt_objective_is_refused_before_training(tmp_path):
+    err = _fails(["task.objective=pearsn", *QUICK], tmp_path)
+    assert "task.objective='pearsn' is not reported by the regression suite" in err
+    assert "pearson" in err and "spearman" in err

@@ -57,3 +57,11 @@ def test_expected_calibration_error_by_hand():
     spec.loader.exec_module(mod)
     expected = 4 / 6 * abs(0.75 - 0.9) + 2 / 6 * abs(1.0 - 0.6)
     assert mod.expected_calibration_error(conf, correct) == pytest.approx(expected)
+
+
+def test_every_task_objective_is_a_metric_its_suite_reports():
+    from conftest import compose, options
+
+    for task in options("task"):
+        cfg = compose([f"task={task}"]).task
+        assert cfg.objective in metrics.metric_names(cfg.metrics, cfg.get("num_labels"), cfg.get("labels")), task

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_regression_run_is_tracked(tmp_path):
-    out = run_train(["task=regression", "loss=huber", "loss.delta=0.5", *QUICK], tmp_path)
+    out = run_train(["task=regression", "loss=huber", "loss.delta=0.5", "seed=3", "trainer.seed=5", *QUICK], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and run.info.run_name == "huber"
@@ -19,6 +19,7 @@ def test_regression_run_is_tracked(tmp_path):
     assert tags["losslab.task_kind"] == "regression"
     assert params["loss._target_"] == "losslab.losses.Huber" and params["loss.delta"] == "0.5"
     assert params["trainer.max_steps"] == "6" and params["task.name"] == "regression"
+    assert params["run.seed"] == "3" and params["trainer.seed"] == "5" and params["seed"] == "5"  # no collision
     client = MlflowClient(store_uri(tmp_path))
     history = client.get_metric_history(run.info.run_id, "loss")
     assert [m.step for m in history] == [2, 4, 6]

@@ -106,6 +106,10 @@ def check_task(cfg: DictConfig) -> None:
                           f"choose one of: {', '.join(PROBLEM_TYPES)}")
     if cfg.task.metrics not in metrics.suites():
         raise ConfigError(f"task.metrics={cfg.task.metrics!r}: no such suite; choose one of: {', '.join(metrics.suites())}")
+    reported = metrics.metric_names(cfg.task.metrics, cfg.task.get("num_labels"), cfg.task.get("labels"))
+    if reported and cfg.task.objective not in reported:
+        raise ConfigError(f"task.objective={cfg.task.objective!r} is not reported by the {cfg.task.metrics} suite; "
+                          f"choose one of: {', '.join(reported)}")
 
 
 def check_missing(cfg: DictConfig) -> None:

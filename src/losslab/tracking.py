@@ -50,7 +50,9 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
 
 
 def flatten(cfg: DictConfig) -> dict[str, str]:
-    """The composed config as namespaced params: ``loss.delta``, ``trainer.learning_rate``, ..."""
+    """The composed config as namespaced params: ``loss.delta``, ``trainer.learning_rate``, ... and top-level
+    values as ``run.<key>`` (a bare ``seed`` would collide with the Trainer's own ``seed`` param, which MLflow
+    refuses to change when ``trainer.seed`` differs)."""
     flat: dict[str, str] = {}
 
     def walk(node, prefix):
@@ -58,7 +60,7 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
             for k, v in node.items():
                 walk(v, f"{prefix}.{k}" if prefix else str(k))
         else:
-            flat[prefix] = str(node)[:6000]
+            flat[prefix if "." in prefix else f"run.{prefix}"] = str(node)[:6000]
 
     walk(OmegaConf.to_container(cfg, resolve=True), "")
     return flat

@@ -21,6 +21,28 @@ def load(name: str):
     return evaluate.load(str(SUITES_DIR / name))
 
 
+# A two-row input per suite: enough to learn the names of the metrics it reports.
+_PROBES = {
+    "regression": lambda k: ([0.0, 1.0], [0.0, 2.0]),
+    "classification": lambda k: ([[1.0] + [0.0] * (k - 1), [0.0, 1.0] + [0.0] * (k - 2)], [0, 1]),
+    "multilabel": lambda k: ([[1.0] * k, [-1.0] * k], [[1] * k, [0] * k]),
+    "entities": lambda k: ([[0, 1]], [[0, 1]]),
+    "perplexity": lambda k: ([[1.0, 2.0]], [[0, 0]]),
+    "ratings": lambda k: ([[0.0] * k, [1.0] * k], [[1.0 / k] * k, [1.0 / k] * k]),
+}
+
+
+def metric_names(name: str, num_labels: int | None = None, label_names: list[str] | None = None) -> list[str]:
+    """The metrics a suite reports (it is run once on a tiny synthetic input), e.g. to check an objective."""
+    k = max(int(num_labels or 2), 2)
+    names = list(label_names) if label_names else ["B-x", "I-x"] + [f"L{i}" for i in range(k - 2)]
+    preds, refs = _PROBES[name](k) if name in _PROBES else (None, None)
+    if preds is None:
+        return []
+    extra = {"label_names": names} if name in ("multilabel", "entities") else {}
+    return sorted(load(name).compute(predictions=preds, references=refs, **extra))
+
+
 def compute_metrics(name: str, label_names: list[str] | None = None):
     """A Trainer ``compute_metrics`` that feeds predictions (logits) and labels to the suite."""
     import numpy as np

@@ -12,6 +12,7 @@ from scipy.special import log_softmax
 from sklearn.metrics import f1_score
 
 from losslab.metrics.calibration import expected_calibration_error
+from losslab.metrics.module import info
 
 _DESCRIPTION = "Classification suite: accuracy, macro_f1, log_loss (NLL), ece (15 bins) from logits."
 _KWARGS = """
@@ -23,16 +24,10 @@ Returns:
 """
 class Classification(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("float64")),
-                    "references": datasets.Value("int64"),
-                }
-            ),
+        return info(
+            _DESCRIPTION, _KWARGS,
+            predictions=datasets.Sequence(datasets.Value("float64")),
+            references=datasets.Value("int64"),
         )
 
     def _compute(self, predictions, references):

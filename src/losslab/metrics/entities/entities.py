@@ -11,6 +11,8 @@ import evaluate
 import numpy as np
 from seqeval.metrics import f1_score, precision_score, recall_score
 
+from losslab.metrics.module import info
+
 _DESCRIPTION = "Entity-level precision/recall/F1 (seqeval) and token accuracy from tag ids."
 _KWARGS = """
 Args:
@@ -24,16 +26,10 @@ Returns:
 
 class Entities(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("int64")),
-                    "references": datasets.Sequence(datasets.Value("int64")),
-                }
-            ),
+        return info(
+            _DESCRIPTION, _KWARGS,
+            predictions=datasets.Sequence(datasets.Value("int64")),
+            references=datasets.Sequence(datasets.Value("int64")),
         )
 
     def _compute(self, predictions, references, label_names=None):

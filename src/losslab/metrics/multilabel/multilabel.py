@@ -9,6 +9,8 @@ import evaluate
 import numpy as np
 from sklearn.metrics import f1_score, label_ranking_average_precision_score
 
+from losslab.metrics.module import info
+
 _DESCRIPTION = "Multi-label suite: micro/macro F1, per-label F1, subset accuracy, label-ranking average precision."
 _KWARGS = """
 Args:
@@ -22,16 +24,10 @@ Returns:
 
 class Multilabel(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("float64")),
-                    "references": datasets.Sequence(datasets.Value("int64")),
-                }
-            ),
+        return info(
+            _DESCRIPTION, _KWARGS,
+            predictions=datasets.Sequence(datasets.Value("float64")),
+            references=datasets.Sequence(datasets.Value("int64")),
         )
 
     def _compute(self, predictions, references, label_names=None):

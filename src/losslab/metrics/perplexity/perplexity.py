@@ -10,6 +10,8 @@ import datasets
 import evaluate
 import numpy as np
 
+from losslab.metrics.module import info
+
 _DESCRIPTION = "Perplexity = exp(mean next-token negative log-likelihood) over the scored tokens."
 _KWARGS = """
 Args:
@@ -22,16 +24,10 @@ Returns:
 
 class Perplexity(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("float64")),
-                    "references": datasets.Sequence(datasets.Value("int64")),
-                }
-            ),
+        return info(
+            _DESCRIPTION, _KWARGS,
+            predictions=datasets.Sequence(datasets.Value("float64")),
+            references=datasets.Sequence(datasets.Value("int64")),
         )
 
     def _compute(self, predictions, references):

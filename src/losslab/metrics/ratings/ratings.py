@@ -13,6 +13,7 @@ from scipy.special import log_softmax
 from sklearn.metrics import f1_score
 
 from losslab.metrics.calibration import expected_calibration_error
+from losslab.metrics.module import info
 
 _DESCRIPTION = "Rating-distribution suite: accuracy, macro_f1, log_loss, ece, kl to the raters, level_mae."
 _KWARGS = """
@@ -26,16 +27,10 @@ Returns:
 
 class Ratings(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("float64")),
-                    "references": datasets.Sequence(datasets.Value("float64")),
-                }
-            ),
+        return info(
+            _DESCRIPTION, _KWARGS,
+            predictions=datasets.Sequence(datasets.Value("float64")),
+            references=datasets.Sequence(datasets.Value("float64")),
         )
 
     def _compute(self, predictions, references):

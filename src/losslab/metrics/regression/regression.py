@@ -9,6 +9,8 @@ import evaluate
 import numpy as np
 from scipy import stats
 
+from losslab.metrics.module import info
+
 _DESCRIPTION = "Regression suite: mse, rmse, mae, pearson, spearman, r2 of predictions against references."
 _KWARGS = """
 Args:
@@ -21,14 +23,7 @@ Returns:
 
 class Regression(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features(
-                {"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}
-            ),
-        )
+        return info(_DESCRIPTION, _KWARGS, datasets.Value("float64"), datasets.Value("float64"))
 
     def _compute(self, predictions, references):
         p = np.asarray(predictions, dtype=np.float64)

@@ -98,6 +98,13 @@ def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
     return ds, names
 
 
+def _convert(ds, column: str, fn, desc: str):
+    """``column`` replaced by ``fn(value)`` with the new values' type: ``map`` into an existing column would keep
+    the old type (class names stay strings, integer targets stay integers)."""
+    ds = ds.map(lambda r: {"__converted": fn(r[column])}, remove_columns=[column], desc=desc)
+    return ds.rename_column("__converted", column)
+
+
 def _labels(ds, task, files):
     """Check every label and bring it to its kind's type; map string class names to ids.
 
@@ -125,9 +132,7 @@ def _labels(ds, task, files):
                 for row, v in enumerate(values[split]):
                     if v not in index:
                         fail(split, row, v, f"is not one of the classes {names} (task.labels, or the train split's)")
-            # a new column: mapping in place would keep the column's string type
-            ds = ds.map(lambda r: {"__class_id": index[r[column]]}, remove_columns=[column], desc="class ids")
-            ds = ds.rename_column("__class_id", column)
+            ds = _convert(ds, column, lambda v: index[v], "class ids")
         else:
             k = task.get("num_labels") or (len(names) if names else None)
             for split in SPLITS:
@@ -156,9 +161,7 @@ def _labels(ds, task, files):
                     unknown = [t for t in tags if t not in index]
                     if unknown:
                         fail(split, row, unknown[0], f"is not one of the tags {names} (task.labels, or train's)")
-            ds = ds.map(lambda r: {"__tag_ids": [index[t] for t in r[column]]}, remove_columns=[column],
-                        desc="tag ids")
-            ds = ds.rename_column("__tag_ids", column)
+            ds = _convert(ds, column, lambda tags: [index[t] for t in tags], "tag ids")
     elif kind == MULTI_LABEL:
         k = task.get("num_labels") or (len(names) if names else None)
         for split in SPLITS:
@@ -166,10 +169,7 @@ def _labels(ds, task, files):
                 if not isinstance(v, (list, tuple)) or (k is not None and len(v) != k) or \
                         any(x not in (0, 1, -100) for x in v):
                     fail(split, row, v, f"is not a list of {k} values in {{0, 1}} (task.num_labels={k})")
-        # float targets (BCE needs them); a new column, since mapping in place keeps the integer type
-        ds = ds.map(lambda r: {"__targets": [float(x) for x in r[column]]}, remove_columns=[column],
-                    desc="float targets")
-        ds = ds.rename_column("__targets", column)
+        ds = _convert(ds, column, lambda v: [float(x) for x in v], "float targets")  # BCE needs floats
     elif kind != CAUSAL_LM:  # a language model's labels are its own tokens
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
     return ds, names

@@ -11,7 +11,7 @@ STAMP := $(VENV)/.losslab-installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup train test bench clean
+.PHONY: setup browser train test bench clean
 
 setup: $(STAMP)
 
@@ -24,7 +24,13 @@ $(STAMP): pyproject.toml constraints.txt
 train: setup
 	$(PY) train.py $(ARGS)
 
-test: setup
+# The MLflow UI test drives Debian's chromium through chromedriver: installed here when missing (needs root).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	    else echo "make: chromium/chromedriver missing and not root: the MLflow UI test will be skipped (sudo apt-get install chromium chromium-driver)"; fi; }
+
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -56,21 +56,6 @@ def test_nan_loss_stops_the_run_and_marks_it_failed(tmp_path):
     assert [m.step for m in history] == [2]  # stopped at the first logged NaN
 
 
-def test_multirun_is_one_parent_with_a_child_per_job(tmp_path):
-    out = run_train(["-m", "task=regression", "loss=mse,huber,mae", *QUICK], tmp_path, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    all_runs = runs(tmp_path)
-    parents = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in all_runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 3
-    parent = parents[0]
-    assert parent.info.status == "FINISHED" and parent.data.tags["children.finished"] == "3"
-    assert "loss=mse,huber,mae" in parent.data.tags["losslab.command"]
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
-    assert sorted(c.info.run_name for c in children) == ["huber", "mae", "mse"]
-    assert all(c.info.status == "FINISHED" and "test_pearson" in c.data.metrics for c in children)
-
-
 def test_components_and_fitted_class_weights_are_logged(tmp_path):
     out = run_train(["task=sentiment", "loss=composite", "loss.terms.ce.loss._target_=losslab.losses.WeightedCrossEntropy",
                      "+loss.terms.ce.loss.weights=balanced", *QUICK], tmp_path)

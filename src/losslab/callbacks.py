@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from transformers import TrainerCallback
+from transformers.integrations import MLflowCallback
 
 
 class NonFiniteLossError(RuntimeError):
@@ -92,3 +93,15 @@ class LossComponents(TrainerCallback):
             self.log({f"{split}/loss/{k}": v / self._eval_batches for k, v in self._eval.items()},
                      state.global_step)
         self._eval, self._eval_batches = {}, 0
+
+
+class MLflowLogger(MLflowCallback):
+    """The Trainer's own MLflow callback, but a job resumed from a checkpoint does not log again the points
+    its run already has (the steps between that checkpoint and the interruption): no duplicate steps."""
+
+    def on_log(self, args, state, control, logs, model=None, **kwargs):
+        from losslab import tracking
+
+        fresh = {k: v for k, v in (logs or {}).items() if tracking.is_new(k, state.global_step)}
+        if fresh:
+            super().on_log(args, state, control, fresh, model=model, **kwargs)

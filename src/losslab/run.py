@@ -30,7 +30,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     from transformers import Trainer
 
     from losslab import metrics
-    from losslab.callbacks import EvaluateAtEnd, StopOnNonFiniteLoss
+    from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
     from losslab.losses import CAUSAL_LM, TOKEN
     from losslab.tasks import data
 
@@ -42,6 +42,9 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         reduce = metrics.next_token_nll
     if hasattr(loss_fn, "attach"):  # a loss that needs more of the model (chunked_cross_entropy: its head)
         loss_fn.attach(model)
+    if "mlflow" in args.report_to:  # the Trainer's MLflow callback, made resume-aware (no step logged twice)
+        args.report_to = [r for r in args.report_to if r != "mlflow"]
+        extra_callbacks = (MLflowLogger(), *extra_callbacks)
     return Trainer(
         model=model,
         args=args,
@@ -100,11 +103,22 @@ def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
     )
 
 
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def train(cfg: DictConfig) -> float:
-    """Fine-tune with ``cfg.loss`` on ``cfg.task``; return the validation objective of the final model."""
+    """Fine-tune with ``cfg.loss`` on ``cfg.task``; return the validation objective of the final model.
+
+    An earlier attempt at the same job (same composed config) is looked up in the MLflow store first: in a
+    sweep, a finished one is not run again; an interrupted one with a checkpoint is resumed into its run.
+    """
     from hydra.utils import instantiate
 
-    from losslab import preflight
+    from losslab import preflight, tracking
 
     started = time.time()
     preflight.check(cfg)  # no data, no model yet
@@ -112,9 +126,28 @@ def train(cfg: DictConfig) -> float:
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
 
+    digest = tracking.config_hash(cfg)
+    previous = tracking.previous_attempt(cfg, digest) if cfg.tracking.get("resume", True) else tracking.Previous()
+    if previous.finished is not None and _in_sweep():
+        done = previous.finished
+        tracking.reuse_in_sweep(cfg.tracking.uri, done.info.run_id)
+        print(f"losslab: this job already finished as MLflow run {done.info.run_id} (same composed config); "
+              "not run again (tracking.resume=false to rerun)", flush=True)
+        return float(done.data.metrics.get("objective", float("nan")))
+    if previous.checkpoint:
+        log.warning("resuming %s from %s into MLflow run %s", _loss_name(cfg), previous.checkpoint,
+                    previous.unfinished.info.run_id)
+        with open_dict(cfg):
+            cfg.trainer.output_dir = os.path.dirname(previous.checkpoint)
+
+    import torch
     from transformers import set_seed
 
-    from losslab import models, tracking
+    from losslab import hardware, models
+
+    threads = hardware.cpu_threads(cfg.hardware)
+    if threads:
+        torch.set_num_threads(threads)
     from losslab.callbacks import LossComponents
     from losslab.tasks import data
 
@@ -132,10 +165,10 @@ def train(cfg: DictConfig) -> float:
                             [LossComponents(loss, tracking.log_metrics)], label_names)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
-    with tracking.job_run(cfg, run_name) as run:
+    with tracking.job_run(cfg, run_name, digest, previous if previous.checkpoint else None) as run:
         tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
         tracking.log_params({f"task.label.{i}": name for i, name in enumerate(label_names or [])})
-        trainer.train()
+        trainer.train(resume_from_checkpoint=previous.checkpoint)
         objective = f"eval_{cfg.task.objective}"
         if args.load_best_model_at_end and trainer.state.best_metric is not None:
             value = float(trainer.state.best_metric)
@@ -143,6 +176,7 @@ def train(cfg: DictConfig) -> float:
             evals = [h for h in trainer.state.log_history if objective in h]
             value = float(evals[-1][objective] if evals else trainer.evaluate()[objective])
         test = trainer.evaluate(encoded["test"], metric_key_prefix="test")
+        tracking.log_metrics({"objective": value}, trainer.state.global_step)  # what a sweeper optimizes
         run_id = run.info.run_id
     print(summary(cfg, run_id, test, time.time() - started), flush=True)
     return value
@@ -151,19 +185,42 @@ def train(cfg: DictConfig) -> float:
 def main(cfg: DictConfig) -> float:
     """``train.py``'s task function: :func:`train`, with a user's mistake shown as one line in a single run.
 
-    In a multirun the error propagates, so the launcher records the failed job and the sweep goes on.
+    In a sweep a failed job does not sink the others: its error is printed and recorded as a FAILED child
+    run (if its run had not started yet), and it returns NaN; the sweep's summary names it at the end.
     """
     import sys
-
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
     from losslab.errors import UsageError
 
     try:
         return train(cfg)
-    except UsageError as err:
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise
-        print(f"losslab: error: {err}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    except Exception as err:
+        if _in_sweep():
+            from losslab import tracking
+
+            log.exception("this job failed; the sweep goes on")
+            print(f"losslab: error: job {_job_label(cfg)}: {type(err).__name__}: {err}", file=sys.stderr,
+                  flush=True)
+            if not getattr(err, "losslab_run_id", None):
+                tracking.record_failed_job(cfg, _loss_name(cfg), _safe_hash(cfg), err)
+            return float("nan")
+        if isinstance(err, UsageError):
+            print(f"losslab: error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        raise
+
+
+def _job_label(cfg: DictConfig) -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    return f"#{hc.job.num} ({' '.join(hc.overrides.task)})"
+
+
+def _safe_hash(cfg: DictConfig) -> str | None:
+    from losslab import tracking
+
+    try:
+        return tracking.config_hash(cfg)
+    except Exception:  # an unresolvable config: the job is still recorded, without an identity
+        return None

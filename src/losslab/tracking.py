@@ -8,13 +8,21 @@ module knows nothing about any particular loss.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 PARENT_RUN_ENV = "LOSSLAB_PARENT_RUN_ID"
+CONFIG_HASH_TAG = "losslab.config_hash"
+SWEEP_HASH_TAG = "losslab.sweep_hash"
+CHECKPOINTS_TAG = "losslab.checkpoint_dir"
+# where a job writes, not what it computes: left out of the identity of a job (its config hash)
+_PLACE_KEYS = {"paths": None, "tracking": None, "trainer": ("output_dir", "logging_dir", "disable_tqdm")}
 CONFIG_GROUPS = ("task", "model", "loss", "hardware", "trainer", "tracking", "experiment")
 
 
@@ -66,28 +74,142 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
     return flat
 
 
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """The identity of a job: its composed, resolved config less where it writes (output dirs, the store).
+    Two jobs with the same hash compute the same thing, whatever their directories or sweep."""
+    conf = OmegaConf.to_container(cfg, resolve=True)
+    for key, fields in _PLACE_KEYS.items():
+        if fields is None:
+            conf.pop(key, None)
+        else:
+            for f in fields:
+                conf.get(key, {}).pop(f, None)
+    return _digest(conf)
+
+
+def sweep_hash(config: DictConfig) -> str:
+    """The identity of a sweep: its command-line overrides and sweeper parameters, less hydra/ overrides
+    (the same sweep on another launcher is the same sweep)."""
+    params = config.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+    return _digest({"overrides": sorted(config.hydra.overrides.task), "params": params,
+                    "experiment": config.tracking.experiment})
+
+
+@dataclass
+class Previous:
+    """What an earlier attempt at the same job (same config hash) left: a finished run to reuse, or an
+    unfinished run with a checkpoint to resume into."""
+
+    finished: object | None = None       # mlflow Run
+    unfinished: object | None = None     # mlflow Run whose checkpoint folder still has a checkpoint
+    checkpoint: str | None = None
+    logged: dict[str, int] = field(default_factory=dict)  # metric key -> last step it was logged at
+
+
+def previous_attempt(cfg: DictConfig, digest: str) -> Previous:
+    """Look the job up in the store by its config hash (not by directory name)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    tracking = cfg.tracking
+    client = _client(tracking.uri)
+    exp = client.get_experiment_by_name(tracking.experiment)
+    if exp is None:
+        return Previous()
+    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{CONFIG_HASH_TAG}` = '{digest}'",
+                              order_by=["attributes.start_time DESC"], max_results=100)
+    done = [run for run in runs if run.info.status == "FINISHED"]
+    previous = Previous(finished=done[0] if done else None)
+    for run in runs:  # newest first: an unfinished attempt after the last finished one, with a checkpoint
+        if run.info.status == "FINISHED":
+            break
+        folder = run.data.tags.get(CHECKPOINTS_TAG)
+        checkpoint = get_last_checkpoint(folder) if folder and Path(folder).is_dir() else None
+        if checkpoint:
+            previous.unfinished, previous.checkpoint = run, checkpoint
+            previous.logged = {key: max(m.step for m in client.get_metric_history(run.info.run_id, key))
+                               for key in run.data.metrics}
+            break
+    return previous
+
+
+# metric key -> last step already in the resumed run's history: those steps are not logged twice
+_already_logged: dict[str, int] = {}
+
+
+def is_new(key: str, step: int) -> bool:
+    """False for a metric point a resumed run logged before it was interrupted."""
+    return step > _already_logged.get(key, -1)
+
+
 def start_parent(tracking: DictConfig, tags: dict[str, str]) -> str:
-    """The parent run of a sweep (client API: no run becomes active in the launching process)."""
+    """The parent run of a sweep (client API: no run becomes active in the launching process).
+
+    Running the same sweep again (same ``sweep_hash`` tag) reopens its parent, so the children of every
+    attempt stay under one parent."""
     client = _client(tracking.uri)
     exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
+    digest = tags.get(SWEEP_HASH_TAG)
+    if digest:
+        earlier = client.search_runs([exp_id], filter_string=f"tags.`{SWEEP_HASH_TAG}` = '{digest}'",
+                                     order_by=["attributes.start_time DESC"], max_results=1)
+        if earlier:
+            run_id = earlier[0].info.run_id
+            attempts = int(earlier[0].data.tags.get("losslab.attempts", "1")) + 1
+            client.update_run(run_id, status="RUNNING")
+            for key, value in {**tags, "losslab.attempts": str(attempts)}.items():
+                client.set_tag(run_id, key, value)
+            return run_id
     run = client.create_run(exp_id, run_name=tags.get("losslab.sweep", "sweep"), tags=tags)
     return run.info.run_id
 
 
-def finish_parent(uri: str, run_id: str) -> dict[str, int]:
-    """Close a sweep's parent run; tag it with how its children ended."""
+def children(uri: str, parent_id: str) -> list:
+    """Every run of a sweep: the parent's children, and finished runs of other sweeps it reused."""
     client = _client(uri)
-    parent = client.get_run(run_id)
-    children = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'", max_results=10000
-    )
-    counts: dict[str, int] = {}
-    for child in children:
-        counts[child.info.status] = counts.get(child.info.status, 0) + 1
-    for status, n in counts.items():
-        client.set_tag(run_id, f"children.{status.lower()}", str(n))
-    client.set_terminated(run_id, "FINISHED" if counts.get("FAILED", 0) == 0 else "FAILED")
-    return counts
+    exp_id = client.get_run(parent_id).info.experiment_id
+    own = client.search_runs([exp_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+                             max_results=50000)
+    reused = client.search_runs([exp_id], filter_string=f"tags.`losslab.reused_by.{parent_id}` = '1'",
+                                max_results=50000)
+    return own + [r for r in reused if r.info.run_id not in {o.info.run_id for o in own}]
+
+
+def latest_per_job(runs: list) -> tuple[list, list]:
+    """(finished, failed): per config hash, the finished run if there is one, else its latest attempt."""
+    by_job: dict[str, list] = {}
+    for run in runs:
+        by_job.setdefault(run.data.tags.get(CONFIG_HASH_TAG, run.info.run_id), []).append(run)
+    finished, failed = [], []
+    for attempts in by_job.values():
+        done = [r for r in attempts if r.info.status == "FINISHED"]
+        if done:
+            finished.append(max(done, key=lambda r: r.info.start_time))
+        else:
+            failed.append(max(attempts, key=lambda r: r.info.start_time))
+    return finished, failed
+
+
+def reuse_in_sweep(uri: str, run_id: str) -> None:
+    """Count a finished run of another sweep as part of the current one (it is not run again)."""
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if parent and _client(uri).get_run(run_id).data.tags.get("mlflow.parentRunId") != parent:
+        _client(uri).set_tag(run_id, f"losslab.reused_by.{parent}", "1")
+
+
+def finish_parent(uri: str, run_id: str) -> tuple[list, list]:
+    """Close a sweep's parent run: FINISHED when every job has a finished run, else FAILED. Returns the
+    (finished, failed) runs, one per job."""
+    client = _client(uri)
+    finished, failed = latest_per_job(children(uri, run_id))
+    client.set_tag(run_id, "children.finished", str(len(finished)))
+    client.set_tag(run_id, "children.failed", str(len(failed)))
+    client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
+    return finished, failed
 
 
 def job_tags(cfg: DictConfig) -> dict[str, str]:
@@ -100,20 +222,41 @@ def job_tags(cfg: DictConfig) -> dict[str, str]:
             if not group.startswith("hydra/"):
                 tags[f"choice.{group}"] = str(choice)
         tags["losslab.job_dir"] = hc.runtime.output_dir
+        if hc.job.get("num") is not None:
+            tags["losslab.job_num"] = str(hc.job.num)
         tags["losslab.overrides"] = " ".join(hc.overrides.task)[:5000]
     return tags
 
 
+def _record_error(exc: BaseException) -> None:
+    import mlflow
+
+    with contextlib.suppress(Exception):
+        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
+        mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
+        mlflow.flush_async_logging()
+
+
 @contextlib.contextmanager
-def job_run(cfg: DictConfig, run_name: str):
-    """One MLflow run for this job: FINISHED on success, FAILED (with the error attached) if it raises."""
+def job_run(cfg: DictConfig, run_name: str, digest: str, resume: Previous | None = None):
+    """One MLflow run for this job: FINISHED on success, FAILED (with the error attached) if it raises.
+
+    With ``resume`` (an interrupted attempt with a checkpoint) the job continues in that attempt's run, and
+    the metric points it had already logged are not logged again."""
     import mlflow
 
     tracking = cfg.tracking
     exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
     mlflow.set_tracking_uri(tracking.uri)
     parent = os.environ.get(PARENT_RUN_ENV)
-    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent, tags=job_tags(cfg))
+    tags = {**job_tags(cfg), CONFIG_HASH_TAG: digest, CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
+    _already_logged.clear()
+    if resume is not None and resume.unfinished is not None:
+        run = mlflow.start_run(run_id=resume.unfinished.info.run_id)
+        mlflow.set_tags({**tags, "losslab.resumed_from": resume.checkpoint})
+        _already_logged.update(resume.logged)
+    else:
+        run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent, tags=tags)
     try:
         params = list(flatten(cfg).items())
         for i in range(0, len(params), 100):  # asynchronously: written while the job starts training
@@ -121,22 +264,40 @@ def job_run(cfg: DictConfig, run_name: str):
         mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
         yield run
     except BaseException as exc:
-        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        with contextlib.suppress(Exception):
-            mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
-            mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
-            mlflow.flush_async_logging()
-        mlflow.end_run(status)
+        _record_error(exc)
+        exc.losslab_run_id = run.info.run_id  # recorded: the caller need not record it again
+        mlflow.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     else:
         mlflow.flush_async_logging()
         mlflow.end_run("FINISHED")
+    finally:
+        _already_logged.clear()
+
+
+def record_failed_job(cfg: DictConfig, run_name: str, digest: str | None, exc: BaseException) -> str | None:
+    """A sweep job that failed before its run started (a bad option, missing data) still becomes a FAILED
+    child run carrying the error, so the sweep's summary and the UI show it. Returns its run id."""
+    import mlflow
+
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if not parent:
+        return None
+    tracking = cfg.tracking
+    exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
+    mlflow.set_tracking_uri(tracking.uri)
+    tags = job_tags(cfg) | ({CONFIG_HASH_TAG: digest} if digest else {})
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent, tags=tags) as run:
+        _record_error(exc)
+        mlflow.end_run("FAILED")
+    return run.info.run_id
 
 
 def log_metrics(metrics: dict[str, float], step: int) -> None:
-    """Log metrics into the active run (no-op without one)."""
+    """Log metrics into the active run (no-op without one); points a resumed run already has are skipped."""
     import mlflow
 
+    metrics = {k: v for k, v in metrics.items() if is_new(k, step)}
     if metrics and mlflow.active_run() is not None:
         mlflow.log_metrics(metrics, step=step)
 

@@ -81,3 +81,11 @@ def next_token_nll(logits, labels):
     keep = y != -100
     nll = torch.nn.functional.cross_entropy(z.transpose(1, 2), y.clamp_min(0), reduction="none")
     return torch.where(keep, nll, torch.full_like(nll, -1.0))
+
+
+# Suite metrics where smaller is better; every other metric a suite reports is better when larger.
+LOWER_IS_BETTER = frozenset({"mse", "rmse", "mae", "log_loss", "ece", "kl", "level_mae", "nll", "perplexity"})
+
+
+def greater_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER

@@ -92,7 +92,7 @@ def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
             raise DataError(f"task data: the {split} split ({where}) is empty")
     ds, names = _labels(ds, task, files)
     for split, limit in (("train", task.max_train_samples), ("validation", task.max_eval_samples),
-                         ("test", task.max_eval_samples)):
+                         ("test", task.get("max_test_samples", task.max_eval_samples))):
         if limit is not None:
             ds[split] = ds[split].select(range(min(int(limit), len(ds[split]))))
     return ds, names

@@ -1,0 +1,140 @@
+"""Drive the real MLflow UI: ``mlflow server`` on 127.0.0.1 over a store, headless Chromium through Selenium
+(Debian's ``chromium`` and ``chromium-driver``). Used by ``test_mlflow_ui.py``, and to refresh the README's
+screenshots from a real sweep's store:
+
+    python tests/mlflow_ui.py sqlite:///$PWD/outputs/mlflow.db <parent run id> docs/
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def mlflow_server(uri: str, log: Path):
+    """``mlflow server`` on a free port of 127.0.0.1, until /health answers; yields its base URL."""
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+                                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"mlflow server did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def browser(width: int = 1400, height: int = 900):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def _wait(driver, predicate, what: str, timeout: float = 90):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(lambda d: predicate(d))
+    except Exception as err:
+        raise AssertionError(f"the MLflow UI never showed {what}; page text:\n{_text(driver)[:3000]}") from err
+
+
+def experiment_page(driver, base: str, experiment_id: str, parent_name: str, children: list[str],
+                    screenshot: Path | None = None) -> str:
+    """Open the experiment's runs table, expand the sweep's parent row, wait for every child; returns the text."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/#/experiments/{experiment_id}/runs")
+    _wait(driver, lambda d: parent_name in _text(d) and "matching runs" in _text(d), f"the parent {parent_name!r}")
+    cell = driver.find_element(By.XPATH, f"//*[text()='{parent_name}']/ancestor::*[@role='gridcell'][1]")
+    cell.find_element(By.TAG_NAME, "button").click()  # the expander: children are nested under the parent
+    _wait(driver, lambda d: all(f"\n{c}\n" in f"\n{_text(d)}\n" for c in children), f"the children {children}")
+    if screenshot:
+        driver.save_screenshot(str(screenshot))
+    return _text(driver)
+
+
+def loss_chart(driver, base: str, experiment_id: str, run_id: str, screenshot: Path | None = None) -> int:
+    """Open a run's metric charts filtered to ``loss``; returns how many points the ``loss`` chart plots."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/#/experiments/{experiment_id}/runs/{run_id}/model-metrics")
+    search = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input[placeholder*='Search metric']"),
+                   "the metric charts")[0]
+    search.send_keys("loss")
+
+    def points(d):
+        for card in d.find_elements(By.XPATH, "//*[normalize-space(text())='loss']/ancestor::*[.//*[contains(@class,'js-plotly-plot')]][1]"):
+            n = len(card.find_elements(By.CSS_SELECTOR, ".scatterlayer .point"))
+            if n:
+                return n
+        return 0
+
+    n = _wait(driver, points, "a plotted loss chart")
+    if screenshot:
+        time.sleep(1)
+        driver.save_screenshot(str(screenshot))
+    return n
+
+
+def main(uri: str, parent_id: str, out: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(parent_id)
+    exp = parent.info.experiment_id
+    kids = client.search_runs([exp], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000)
+    folder = Path(out)
+    with mlflow_server(uri, folder / "mlflow-server.log") as base, browser() as driver:
+        experiment_page(driver, base, exp, parent.info.run_name, sorted({k.info.run_name for k in kids}),
+                        folder / "mlflow-ui-sweep.png")
+        loss_chart(driver, base, exp, kids[0].info.run_id, folder / "mlflow-ui-loss-curve.png")
+    (folder / "mlflow-server.log").unlink()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -11,7 +11,7 @@ STAMP := $(VENV)/.losslab-installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup browser train test bench clean
+.PHONY: setup debian train test bench clean
 
 setup: $(STAMP)
 
@@ -24,13 +24,15 @@ $(STAMP): pyproject.toml constraints.txt
 train: setup
 	$(PY) train.py $(ARGS)
 
-# The MLflow UI test drives Debian's chromium through chromedriver: installed here when missing (needs root).
-browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	    else echo "make: chromium/chromedriver missing and not root: the MLflow UI test will be skipped (sudo apt-get install chromium chromium-driver)"; fi; }
+# Debian packages some tests use, installed when missing (needs root): chromium + chromium-driver (the MLflow
+# UI test drives a headless browser), wordnet-base (task=seq2seq's shipped subset is rebuilt and compared).
+DEBS := chromium chromium-driver wordnet-base
+debian:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && test -f /usr/share/wordnet/data.noun || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
+	    else echo "make: not root, so $(DEBS) are not installed: the tests needing them will be skipped (sudo apt-get install $(DEBS))"; fi; }
 
-test: setup browser
+test: setup debian
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -279,3 +279,73 @@ def test_rating_dist_refuses_the_heads_own_loss(tmp_path):
     out = run_train(["task=rating_dist", "loss=default", *QUICK], tmp_path)
     assert out.returncode == 2 and "its labels are distributions" in out.stderr
     assert runs(tmp_path) == []
+
+
+def test_wordnet_pairs_and_their_split_by_word():
+    from losslab.tasks import wordnet
+
+    ds, _ = data.load_splits(compose(["task=seq2seq"]).task)
+    assert {s: len(ds[s]) for s in vader.SPLITS} == {"train": 12000, "validation": 300, "test": 1000}
+    full, _ = data.load_splits(compose(["task=seq2seq", "task.max_eval_samples=null"]).task)
+    words = {s: set(full[s]["word"]) for s in vader.SPLITS}
+    assert not (words["train"] & words["validation"]) and not (words["train"] & words["test"])
+    assert not (words["validation"] & words["test"])
+    for row in full["test"].select(range(200)):
+        assert row["source"] == f"define: {row['word']} ({row['pos']})" and wordnet.split_of(row["word"]) == "test"
+        assert 3 <= len(row["target"].split()) <= 16 and '"' not in row["target"]
+    assert wordnet.definition('a member of the genus Canis; "the dog barked all night"') == \
+        "a member of the genus Canis"
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/wordnet/data.noun").is_file(),
+                    reason="Debian's wordnet-base is not installed (make test installs it)")
+def test_wordnet_subset_rebuilds_byte_for_byte_from_debian_wordnet(tmp_path):
+    from losslab.paths import resource
+    from losslab.tasks import wordnet
+
+    assert wordnet.build(out_dir=tmp_path) == wordnet.SIZES
+    shipped = __import__("pathlib").Path(resource("wordnet/README.md")).parent
+    for split in vader.SPLITS:
+        assert (tmp_path / f"{split}.jsonl.gz").read_bytes() == (shipped / f"{split}.jsonl.gz").read_bytes()
+
+
+def test_seq2seq_targets_drop_the_start_token_and_keep_the_end_token():
+    from losslab import models
+
+    cfg = compose(["task=seq2seq", "model=tiny", "task.max_train_samples=4", "task.max_eval_samples=4"])
+    ds, _ = data.load_splits(cfg.task)
+    model, tokenizer = models.build(cfg.model, cfg.task)
+    encoded = data.encode(ds, tokenizer, cfg.task)
+    row, raw = encoded["train"][0], ds["train"][0]
+    assert row["labels"][-1] == tokenizer.sep_token_id and row["labels"][0] != tokenizer.cls_token_id
+    assert tokenizer.decode(row["labels"], skip_special_tokens=True) == tokenizer.decode(
+        tokenizer(raw["target"])["input_ids"], skip_special_tokens=True)
+    batch = data.collator(cfg.task.kind, tokenizer, model=model)([encoded["train"][i] for i in range(4)])
+    # the decoder reads [CLS] + the targets shifted right; the loss compares its logits with the unshifted targets
+    assert (batch["decoder_input_ids"][:, 0] == tokenizer.cls_token_id).all()
+    first = batch["labels"][0]
+    assert batch["decoder_input_ids"][0, 1:int((first != -100).sum())].tolist() == \
+        first[: int((first != -100).sum()) - 1].tolist()
+    assert model.config.decoder_start_token_id == tokenizer.cls_token_id
+    assert model.generation_config.eos_token_id == tokenizer.sep_token_id
+
+
+def test_generation_suite_by_hand():
+    from losslab import metrics
+
+    out = metrics.load("generation").compute(predictions=["a small dog", "the cat sat"],
+                                             references=["a small dog", "a cat sat down"])
+    # ROUGE-L F1: 1.0, and LCS("the cat sat", "a cat sat down") = 2 → P 2/3, R 2/4 → F 4/7
+    assert out["rougeL"] == pytest.approx((1.0 + 4 / 7) / 2)
+    assert out["exact_match"] == 0.5 and 0 < out["chrf"] < 100
+
+
+@pytest.mark.slow
+def test_seq2seq_trains_end_to_end_on_generated_text(tmp_path):
+    out = run_train(["task=seq2seq", "loss=label_smoothing", *QUICK, "task.max_eval_samples=8"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    for key in ("test_rougeL", "test_chrf", "test_exact_match", "eval_rougeL", "objective"):
+        assert key in run.data.metrics, key
+    assert run.data.params["trainer.metric_for_best_model"] == "rougeL"

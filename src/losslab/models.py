@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from losslab.losses.base import CAUSAL_LM, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
+from losslab.losses.base import CAUSAL_LM, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
 from losslab.paths import package_path
 
 # losslab's problem kinds -> transformers' config.problem_type (which also picks the head's default loss)
@@ -12,6 +12,7 @@ PROBLEM_TYPES = {
     MULTI_LABEL: "multi_label_classification",
     TOKEN: None,  # a token-classification head: cross-entropy over the tags of every real token
     CAUSAL_LM: None,  # a language-modelling head over the tokenizer's vocabulary
+    SEQ2SEQ: None,  # an encoder-decoder (bert2bert): the decoder's language-modelling head
 }
 
 
@@ -30,6 +31,8 @@ def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] 
         AutoTokenizer,
     )
 
+    if task_cfg.kind == SEQ2SEQ:
+        return _encoder_decoder(model_cfg, task_cfg)
     auto = {TOKEN: AutoModelForTokenClassification, CAUSAL_LM: AutoModelForCausalLM}.get(
         task_cfg.kind, AutoModelForSequenceClassification)
 
@@ -63,4 +66,36 @@ def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] 
         )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _encoder_decoder(model_cfg, task_cfg):
+    """bert2bert: an ``EncoderDecoderModel`` whose encoder and decoder both start from the model (pretrained:
+    the decoder's cross-attention is new; from a config: all random), set up to generate with the tokenizer's
+    [CLS] as the decoder's start token and [SEP] as its end."""
+    from transformers import AutoConfig, AutoTokenizer, EncoderDecoderConfig, EncoderDecoderModel
+
+    source = model_cfg.get("name_or_path")
+    tokenizer = AutoTokenizer.from_pretrained(package_path(model_cfg.get("tokenizer") or source))
+    if model_cfg.get("architecture"):
+        architecture = dict(model_cfg.architecture)
+        kind = architecture.pop("model_type")
+        encoder = AutoConfig.for_model(kind, **architecture)
+        decoder = AutoConfig.for_model(kind, **architecture, is_decoder=True, add_cross_attention=True)
+        model = EncoderDecoderModel(config=EncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder))
+    elif source:
+        path = package_path(source)
+        model = EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
+    else:
+        raise ValueError("model: set model.name_or_path (pretrained) or model.architecture (from a config)")
+    start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    for config in (model.config, model.generation_config):
+        config.decoder_start_token_id = start
+        config.pad_token_id = tokenizer.pad_token_id
+        config.eos_token_id = end
+    model.config.vocab_size = model.config.decoder.vocab_size
+    gen = task_cfg.get("generation") or {}
+    model.generation_config.max_length = int(gen.get("max_new_tokens", 32)) + 1  # + the start token
+    model.generation_config.num_beams = int(gen.get("num_beams", 1))
     return model, tokenizer

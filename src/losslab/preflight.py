@@ -87,14 +87,17 @@ def check_loss(cfg: DictConfig) -> None:
 def check_trainer(cfg: DictConfig) -> None:
     import dataclasses
 
-    from transformers import TrainingArguments
+    from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-    fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    from losslab.losses import SEQ2SEQ
+
+    kind = Seq2SeqTrainingArguments if cfg.task.kind == SEQ2SEQ else TrainingArguments
+    fields = {f.name for f in dataclasses.fields(kind) if f.init}
     for key in cfg.trainer:
         if key not in fields:
             close = difflib.get_close_matches(key, sorted(fields), n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise ConfigError(f"trainer.{key} is not a transformers.TrainingArguments field.{hint}")
+            raise ConfigError(f"trainer.{key} is not a transformers.{kind.__name__} field.{hint}")
 
 
 def check_task(cfg: DictConfig) -> None:

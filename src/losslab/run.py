@@ -16,22 +16,27 @@ log = logging.getLogger("losslab")
 
 
 def training_arguments(cfg: DictConfig):
-    from transformers import TrainingArguments
+    """``TrainingArguments`` from ``cfg.trainer`` and the hardware; ``Seq2SeqTrainingArguments`` for a seq2seq
+    task, which is evaluated on generated text (``predict_with_generate``)."""
+    from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
     from losslab import hardware
+    from losslab.losses import SEQ2SEQ
 
     args = OmegaConf.to_container(cfg.trainer, resolve=True)
     args.update(hardware.training_kwargs(cfg.hardware))
+    if cfg.task.kind == SEQ2SEQ:
+        return Seq2SeqTrainingArguments(**{"predict_with_generate": True, **args})
     return TrainingArguments(**args)
 
 
 def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None):
     """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
-    from transformers import Trainer
+    from transformers import Seq2SeqTrainer, Trainer
 
     from losslab import metrics
     from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
-    from losslab.losses import CAUSAL_LM, TOKEN
+    from losslab.losses import CAUSAL_LM, SEQ2SEQ, TOKEN
     from losslab.tasks import data
 
     token_task = cfg.task.kind == TOKEN
@@ -40,19 +45,22 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     reduce = metrics.argmax_logits if token_task else getattr(loss_fn, "predictions", None)
     if cfg.task.kind == CAUSAL_LM:
         reduce = metrics.next_token_nll
+    seq2seq = cfg.task.kind == SEQ2SEQ
+    if seq2seq:  # the predictions are generated token ids, judged as text
+        reduce = None
     if hasattr(loss_fn, "attach"):  # a loss that needs more of the model (chunked_cross_entropy: its head)
         loss_fn.attach(model)
     if "mlflow" in args.report_to:  # the Trainer's MLflow callback, made resume-aware (no step logged twice)
         args.report_to = [r for r in args.report_to if r != "mlflow"]
         extra_callbacks = (MLflowLogger(), *extra_callbacks)
-    return Trainer(
+    return (Seq2SeqTrainer if seq2seq else Trainer)(
         model=model,
         args=args,
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
-        data_collator=data.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu),
-        compute_metrics=metrics.compute_metrics(cfg.task.metrics, label_names),
+        data_collator=data.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu, model=model),
+        compute_metrics=metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer),
         compute_loss_func=loss_fn,
         preprocess_logits_for_metrics=reduce,
         callbacks=[StopOnNonFiniteLoss(), EvaluateAtEnd(), *extra_callbacks],

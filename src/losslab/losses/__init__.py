@@ -4,7 +4,7 @@ One module per task kind; ``adapt`` turns a user's callable into a correct ``com
 """
 
 from losslab.losses.base import (
-    ANY, CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, ORDINAL, REGRESSION, SINGLE_LABEL, TOKEN, Loss, normalize,
+    ANY, CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, ORDINAL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN, Loss, normalize,
 )
 from losslab.losses.classification import (
     CrossEntropy, Dice, Focal, LabelSmoothing, MultiMargin, Poly1, SoftCrossEntropy, WeightedCrossEntropy,

@@ -26,7 +26,8 @@ MULTI_LABEL = "multi_label"
 TOKEN = "token_classification"
 ORDINAL = "ordinal"
 CAUSAL_LM = "causal_lm"
-ANY = (REGRESSION, SINGLE_LABEL, MULTI_LABEL, TOKEN, ORDINAL, CAUSAL_LM)
+SEQ2SEQ = "seq2seq"  # encoder-decoder: decoder logits (batch, target tokens, vocab) against unshifted targets
+ANY = (REGRESSION, SINGLE_LABEL, MULTI_LABEL, TOKEN, ORDINAL, CAUSAL_LM, SEQ2SEQ)
 IGNORE_INDEX = -100
 
 

@@ -29,6 +29,7 @@ _PROBES = {
     "entities": lambda k: ([[0, 1]], [[0, 1]]),
     "perplexity": lambda k: ([[1.0, 2.0]], [[0, 0]]),
     "ratings": lambda k: ([[0.0] * k, [1.0] * k], [[1.0 / k] * k, [1.0 / k] * k]),
+    "generation": lambda k: (["a small dog", "a cat"], ["a small dog", "a big cat"]),
 }
 
 
@@ -43,16 +44,23 @@ def metric_names(name: str, num_labels: int | None = None, label_names: list[str
     return sorted(load(name).compute(predictions=preds, references=refs, **extra))
 
 
-def compute_metrics(name: str, label_names: list[str] | None = None):
-    """A Trainer ``compute_metrics`` that feeds predictions (logits) and labels to the suite."""
+def compute_metrics(name: str, label_names: list[str] | None = None, tokenizer=None):
+    """A Trainer ``compute_metrics`` that feeds predictions (logits; generated token ids for the generation
+    suite, decoded with ``tokenizer``) and labels to the suite."""
     import numpy as np
 
     suite = load(name)
     extra = {"label_names": label_names} if name in ("multilabel", "entities") and label_names else {}
 
+    def decode(ids):
+        ids = np.where(np.asarray(ids) < 0, tokenizer.pad_token_id, ids)  # -100: the Trainer's padding
+        return tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+
     def compute(eval_pred):
         preds, labels = eval_pred.predictions, eval_pred.label_ids
         preds = preds[0] if isinstance(preds, tuple) else preds
+        if name == "generation":
+            return suite.compute(predictions=decode(preds), references=decode(labels))
         preds = np.asarray(preds)
         if name in ("entities", "perplexity"):  # rows of different lengths were padded with -100 by the Trainer
             return suite.compute(predictions=[list(r) for r in preds], references=[list(r) for r in labels], **extra)

@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from losslab.errors import UsageError
-from losslab.losses.base import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
+from losslab.losses.base import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
 
 SPLITS = ("train", "validation", "test")
 
@@ -170,6 +170,11 @@ def _labels(ds, task, files):
                         any(x not in (0, 1, -100) for x in v):
                     fail(split, row, v, f"is not a list of {k} values in {{0, 1}} (task.num_labels={k})")
         ds = _convert(ds, column, lambda v: [float(x) for x in v], "float targets")  # BCE needs floats
+    elif kind == SEQ2SEQ:
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if not isinstance(v, str) or not v.strip():
+                    fail(split, row, v, "is not a non-empty target text")
     elif kind != CAUSAL_LM:  # a language model's labels are its own tokens
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
     return ds, names
@@ -205,7 +210,7 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
     convert = {REGRESSION: float, SINGLE_LABEL: int, MULTI_LABEL: lambda v: [float(x) for x in v]}.get(kind)
     if task.get("targets") == "distribution":
         convert = lambda v: [float(x) for x in v]  # noqa: E731
-    if convert is None and kind not in (TOKEN, CAUSAL_LM):
+    if convert is None and kind not in (TOKEN, CAUSAL_LM, SEQ2SEQ):
         raise DataError(f"task.kind={kind!r} is not a known problem kind")
 
     def tokenize(batch):
@@ -213,6 +218,16 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
         # causal LM: the labels are the tokens (the loss shifts them); padding becomes -100 in the collator
         enc["labels"] = [list(ids) for ids in enc["input_ids"]] if kind == CAUSAL_LM else \
             [convert(v) for v in batch[label]]
+        return enc
+
+    def tokenize_pairs(batch):
+        """Source text in, target text out: the target's tokens without its leading [CLS] (the decoder starts
+        from it) and with its closing [SEP] (where generation stops)."""
+        enc = tokenizer(batch[text], truncation=True, max_length=max_length)
+        target = tokenizer(text_target=batch[label], truncation=True, max_length=int(task.max_target_length) + 1)
+        first = tokenizer.cls_token_id
+        enc["labels"] = [ids[1:] if first is not None and ids and ids[0] == first else ids
+                         for ids in target["input_ids"]]
         return enc
 
     def tokenize_words(batch):
@@ -231,9 +246,10 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
     tok_id = _tokenizer_id(tokenizer)
     out = {}
     for split, part in ds.items():
-        fingerprint = Hasher.hash([part._fingerprint, tok_id, max_length, text, pair, label, kind, "v1"])
+        fingerprint = Hasher.hash([part._fingerprint, tok_id, max_length, text, pair, label, kind,
+                                   task.get("max_target_length"), "v1"])
         out[split] = part.map(
-            tokenize_words if kind == TOKEN else tokenize, batched=True, remove_columns=part.column_names,
+            tokenize_words if kind == TOKEN else tokenize_pairs if kind == SEQ2SEQ else tokenize, batched=True, remove_columns=part.column_names,
             new_fingerprint=fingerprint, desc=f"tokenize {split}",
         )
     import datasets
@@ -241,9 +257,13 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
     return datasets.DatasetDict(out)
 
 
-def collator(kind: str, tokenizer, on_gpu: bool = False):
-    """Pads a batch: labels of token tasks are padded with -100 along with the tokens."""
-    from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding
+def collator(kind: str, tokenizer, on_gpu: bool = False, model=None):
+    """Pads a batch: labels of token tasks are padded with -100 along with the tokens; for seq2seq the
+    model also makes ``decoder_input_ids`` (the labels shifted right), since the loss takes the labels away."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorForTokenClassification, DataCollatorWithPadding
 
+    if kind == SEQ2SEQ:
+        return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX,
+                                      pad_to_multiple_of=8 if on_gpu else None)
     cls = DataCollatorForTokenClassification if kind in (TOKEN, CAUSAL_LM) else DataCollatorWithPadding
     return cls(tokenizer, pad_to_multiple_of=8 if on_gpu else None)

@@ -287,8 +287,9 @@ def markdown(report: Report, uri: str) -> str:
         f"- task: `{params.get('task.name')}` · model: `{first.data.tags.get('choice.model') if first else ''}` · "
         f"objective: `{report.objective}` (validation, picks each job's best checkpoint)",
         f"- budget per job: {budget} × batch {params.get('trainer.per_device_train_batch_size')} "
-        f"(lr {params.get('trainer.learning_rate')}), train samples: "
-        f"{params.get('task.max_train_samples') or 'all'}; seeds: {', '.join(map(str, seeds))}",
+        f"(lr {params.get('trainer.learning_rate')}); rows: train {_rows(params, 'task.max_train_samples')}, "
+        f"validation {_rows(params, 'task.max_eval_samples')}, test {_rows(params, 'task.max_test_samples')}; "
+        f"seeds: {', '.join(map(str, seeds))}",
         f"- MLflow parent run `{report.parent_id}`; {sum(len(r.runs) for r in report.rows)} finished job(s), "
         f"{len(report.failed)} failed",
         "",
@@ -316,6 +317,11 @@ def markdown(report: Report, uri: str) -> str:
                          f"`{run.info.run_id}`: {run.data.tags.get('error', run.info.status)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _rows(params: dict, key: str) -> str:
+    value = params.get(key)
+    return "all" if value in (None, "None", "null") else value
 
 
 def write(uri: str, parent_id: str, out: Path, log_to_parent: bool = True) -> Report:

@@ -50,9 +50,10 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         reduce = None
     if hasattr(loss_fn, "attach"):  # a loss that needs more of the model (chunked_cross_entropy: its head)
         loss_fn.attach(model)
+    trackers = []
     if "mlflow" in args.report_to:  # the Trainer's MLflow callback, made resume-aware (no step logged twice)
         args.report_to = [r for r in args.report_to if r != "mlflow"]
-        extra_callbacks = (MLflowLogger(), *extra_callbacks)
+        trackers = [MLflowLogger()]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
     return (Seq2SeqTrainer if seq2seq else Trainer)(
         model=model,
         args=args,
@@ -63,7 +64,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         compute_metrics=metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer),
         compute_loss_func=loss_fn,
         preprocess_logits_for_metrics=reduce,
-        callbacks=[StopOnNonFiniteLoss(), EvaluateAtEnd(), *extra_callbacks],
+        callbacks=[*trackers, StopOnNonFiniteLoss(), EvaluateAtEnd(), *extra_callbacks],
     )
 
 

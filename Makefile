@@ -15,10 +15,12 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup: $(STAMP)
 
+# --use-pep517: seqeval ships only an sdist whose setup_requires (setuptools_scm) the legacy path fetches
+# without its dependencies (ModuleNotFoundError: vcs_versioning); pip's PEP 517 build installs them.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet --use-pep517 -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 train: setup

@@ -281,7 +281,7 @@ def markdown(report: Report, uri: str) -> str:
               else f"{params.get('trainer.num_train_epochs')} epoch(s)")
     seeds = sorted({r.data.params.get("run.seed") for row in report.rows for r in row.runs})
     lines = [
-        f"# Sweep report: {parent.data.tags.get('losslab.sweep', report.parent_id)}",
+        f"# Sweep report: {_title(parent.data.tags)}",
         "",
         f"- command: `{parent.data.tags.get('losslab.command', '')}`",
         f"- task: `{params.get('task.name')}` · model: `{first.data.tags.get('choice.model') if first else ''}` · "
@@ -317,6 +317,13 @@ def markdown(report: Report, uri: str) -> str:
                          f"`{run.info.run_id}`: {run.data.tags.get('error', run.info.status)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _title(tags: dict) -> str:
+    """``experiment=<study> (sweep <time>)`` for a preset, else the sweep's name."""
+    name = tags.get("losslab.sweep", "sweep")
+    study = [o for o in tags.get("losslab.overrides", "").split() if o.startswith(("experiment=", "hparams_search="))]
+    return f"{study[0]} ({name})" if study else name
 
 
 def _rows(params: dict, key: str) -> str:

@@ -39,8 +39,7 @@ def training_kwargs(hw) -> dict:
 def cpu_threads(hw) -> int | None:
     """Torch's intra-op threads for this job: ``hardware.threads``, or, with no setting, the machine's cores
     shared out between the jobs a parallel launcher runs at once (joblib's ``n_jobs``; submitit's
-    ``cpus_per_task``), so that parallel jobs
-    do not oversubscribe the CPU. None: leave torch's default (all cores)."""
+    ``cpus_per_task``), so that parallel jobs do not oversubscribe the CPU. None: torch's default (all cores)."""
     if hw.get("threads"):
         return int(hw.threads)
     from hydra.core.hydra_config import HydraConfig
@@ -56,3 +55,12 @@ def cpu_threads(hw) -> int | None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     parallel = cores if n_jobs < 0 else min(int(n_jobs), cores)
     return max(1, cores // parallel)
+
+
+def set_threads(hw) -> None:
+    """Apply :func:`cpu_threads` to torch (nothing when it says None)."""
+    threads = cpu_threads(hw)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -24,6 +24,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from losslab.metrics import greater_is_better  # light: no evaluate, no torch
+
 PARENT_FILE = "mlflow_parent.txt"  # in a sweep dir: "<tracking uri>\n<parent run id>\n"
 ALPHA = 0.05
 _SEED_KEYS = {"run.seed", "trainer.seed", "trainer.data_seed"}
@@ -50,16 +52,12 @@ class Report:
     metrics: list[str]
     rows: list[Row]
     failed: list
+    ranking: dict[str, list[str]]  # metric -> row labels, best mean first
     tests: dict[str, tuple[str, str, float | None, str]]  # metric -> (best, runner-up, p, test name)
     files: list[Path] = field(default_factory=list)
 
     def best(self, metric: str) -> str | None:
-        from losslab.metrics import greater_is_better
-
-        scored = [(statistics.fmean(v.values()), row.label) for row in self.rows if (v := row.values(metric))]
-        if not scored:
-            return None
-        return (max if greater_is_better(metric) else min)(scored)[1]
+        return (self.ranking.get(metric) or [None])[0]
 
 
 def suite_metrics(runs: list) -> list[str]:
@@ -128,7 +126,6 @@ def compare(a: dict[str, float], b: dict[str, float]) -> tuple[float | None, str
 
 def build(uri: str, parent_id: str) -> Report:
     from losslab import tracking
-    from losslab.metrics import greater_is_better
 
     finished, failed = tracking.latest_per_job(tracking.children(uri, parent_id))
     objective = next((r.data.params.get("task.objective") for r in finished), None) or ""
@@ -139,14 +136,15 @@ def build(uri: str, parent_id: str) -> Report:
     metrics = suite_metrics(finished)
     if objective in metrics:  # the objective first
         metrics = [objective] + [m for m in metrics if m != objective]
-    tests = {}
+    ranking, tests = {}, {}
     for m in metrics:
-        scored = sorted(((statistics.fmean(v.values()), row) for row in rows.values() if (v := row.values(m))),
-                        key=lambda t: t[0], reverse=greater_is_better(m))
-        if len(scored) >= 2:
-            p, how = compare(scored[0][1].values(m), scored[1][1].values(m))
-            tests[m] = (scored[0][1].label, scored[1][1].label, p, how)
-    return Report(parent_id, objective, metrics, list(rows.values()), failed, tests)
+        ranked = sorted((row for row in rows.values() if row.values(m)),
+                        key=lambda row: statistics.fmean(row.values(m).values()), reverse=greater_is_better(m))
+        ranking[m] = [row.label for row in ranked]
+        if len(ranked) >= 2:
+            p, how = compare(ranked[0].values(m), ranked[1].values(m))
+            tests[m] = (ranked[0].label, ranked[1].label, p, how)
+    return Report(parent_id, objective, metrics, list(rows.values()), failed, ranking, tests)
 
 
 def _cell(values: list[float]) -> str:
@@ -159,7 +157,7 @@ def _cell(values: list[float]) -> str:
 def table(report: Report, markdown: bool = True) -> str:
     """One row per loss: mean ± std over seeds of each test metric, the best marked (** / *)."""
     mark = ("**", "**") if markdown else ("*", "")
-    head = ["loss", "seeds"] + [f"{m} ↑" if _up(m) else f"{m} ↓" for m in report.metrics]
+    head = ["loss", "seeds"] + [f"{m} ↑" if greater_is_better(m) else f"{m} ↓" for m in report.metrics]
     lines = [head]
     best = {m: report.best(m) for m in report.metrics}
     for row in report.rows:
@@ -182,12 +180,6 @@ def table(report: Report, markdown: bool = True) -> str:
         return "\n".join(out)
     widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in lines)
-
-
-def _up(metric: str) -> bool:
-    from losslab.metrics import greater_is_better
-
-    return greater_is_better(metric)
 
 
 def _history(client, run_id: str, key: str) -> list[tuple[int, float]]:
@@ -250,7 +242,7 @@ def plots(report: Report, uri: str, out: Path) -> list[Path]:
                color=[colors[r.label] for r in report.rows])
         ax.set_xticks(range(len(report.rows)), [r.label for r in report.rows], rotation=30, ha="right",
                       fontsize=7)
-        ax.set_title(f"test {m} {'↑' if _up(m) else '↓'}", fontsize=9)
+        ax.set_title(f"test {m} {'↑' if greater_is_better(m) else '↓'}", fontsize=9)
         finite = [x for x in means if math.isfinite(x)]
         if finite and min(finite) > 0:  # bars from just below the smallest, so differences show
             low = min(m_ - e for m_, e in zip(means, errs) if math.isfinite(m_))

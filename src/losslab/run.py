@@ -139,7 +139,7 @@ def train(cfg: DictConfig) -> float:
     previous = tracking.previous_attempt(cfg, digest) if cfg.tracking.get("resume", True) else tracking.Previous()
     if previous.finished is not None and _in_sweep():
         done = previous.finished
-        tracking.reuse_in_sweep(cfg.tracking.uri, done.info.run_id)
+        tracking.reuse_in_sweep(cfg.tracking.uri, done)
         print(f"losslab: this job already finished as MLflow run {done.info.run_id} (same composed config); "
               "not run again (tracking.resume=false to rerun)", flush=True)
         return float(done.data.metrics.get("objective", float("nan")))
@@ -149,17 +149,13 @@ def train(cfg: DictConfig) -> float:
         with open_dict(cfg):
             cfg.trainer.output_dir = os.path.dirname(previous.checkpoint)
 
-    import torch
     from transformers import set_seed
 
     from losslab import hardware, models
-
-    threads = hardware.cpu_threads(cfg.hardware)
-    if threads:
-        torch.set_num_threads(threads)
     from losslab.callbacks import LossComponents
     from losslab.tasks import data
 
+    hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
     splits, label_names = data.load_splits(cfg.task)
     if cfg.task.get("num_labels") is None and label_names:  # bring-your-own data: classes found in train
@@ -174,7 +170,7 @@ def train(cfg: DictConfig) -> float:
                             [LossComponents(loss, tracking.log_metrics)], label_names)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
-    with tracking.job_run(cfg, run_name, digest, previous if previous.checkpoint else None) as run:
+    with tracking.job_run(cfg, run_name, digest, previous) as run:
         tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
         tracking.log_params({f"task.label.{i}": name for i, name in enumerate(label_names or [])})
         trainer.train(resume_from_checkpoint=previous.checkpoint)

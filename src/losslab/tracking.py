@@ -194,11 +194,11 @@ def latest_per_job(runs: list) -> tuple[list, list]:
     return finished, failed
 
 
-def reuse_in_sweep(uri: str, run_id: str) -> None:
+def reuse_in_sweep(uri: str, run) -> None:
     """Count a finished run of another sweep as part of the current one (it is not run again)."""
     parent = os.environ.get(PARENT_RUN_ENV)
-    if parent and _client(uri).get_run(run_id).data.tags.get("mlflow.parentRunId") != parent:
-        _client(uri).set_tag(run_id, f"losslab.reused_by.{parent}", "1")
+    if parent and run.data.tags.get("mlflow.parentRunId") != parent:
+        _client(uri).set_tag(run.info.run_id, f"losslab.reused_by.{parent}", "1")
 
 
 def finish_parent(uri: str, run_id: str) -> tuple[list, list]:
@@ -237,6 +237,18 @@ def _record_error(exc: BaseException) -> None:
         mlflow.flush_async_logging()
 
 
+def _start_child(cfg: DictConfig, run_name: str, tags: dict[str, str]):
+    """Start (and make active) a new run for this job: in its store and experiment, a child of the sweep's
+    parent run when there is one."""
+    import mlflow
+
+    tracking = cfg.tracking
+    exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
+    mlflow.set_tracking_uri(tracking.uri)
+    return mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=os.environ.get(PARENT_RUN_ENV),
+                            tags=tags)
+
+
 @contextlib.contextmanager
 def job_run(cfg: DictConfig, run_name: str, digest: str, resume: Previous | None = None):
     """One MLflow run for this job: FINISHED on success, FAILED (with the error attached) if it raises.
@@ -245,18 +257,15 @@ def job_run(cfg: DictConfig, run_name: str, digest: str, resume: Previous | None
     the metric points it had already logged are not logged again."""
     import mlflow
 
-    tracking = cfg.tracking
-    exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
-    mlflow.set_tracking_uri(tracking.uri)
-    parent = os.environ.get(PARENT_RUN_ENV)
     tags = {**job_tags(cfg), CONFIG_HASH_TAG: digest, CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
     _already_logged.clear()
-    if resume is not None and resume.unfinished is not None:
+    if resume is not None and resume.checkpoint:
+        mlflow.set_tracking_uri(cfg.tracking.uri)
         run = mlflow.start_run(run_id=resume.unfinished.info.run_id)
         mlflow.set_tags({**tags, "losslab.resumed_from": resume.checkpoint})
         _already_logged.update(resume.logged)
     else:
-        run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent, tags=tags)
+        run = _start_child(cfg, run_name, tags)
     try:
         params = list(flatten(cfg).items())
         for i in range(0, len(params), 100):  # asynchronously: written while the job starts training
@@ -280,16 +289,11 @@ def record_failed_job(cfg: DictConfig, run_name: str, digest: str | None, exc: B
     child run carrying the error, so the sweep's summary and the UI show it. Returns its run id."""
     import mlflow
 
-    parent = os.environ.get(PARENT_RUN_ENV)
-    if not parent:
+    if not os.environ.get(PARENT_RUN_ENV):
         return None
-    tracking = cfg.tracking
-    exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
-    mlflow.set_tracking_uri(tracking.uri)
-    tags = job_tags(cfg) | ({CONFIG_HASH_TAG: digest} if digest else {})
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent, tags=tags) as run:
-        _record_error(exc)
-        mlflow.end_run("FAILED")
+    run = _start_child(cfg, run_name, job_tags(cfg) | ({CONFIG_HASH_TAG: digest} if digest else {}))
+    _record_error(exc)
+    mlflow.end_run("FAILED")
     return run.info.run_id
 
 

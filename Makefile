@@ -27,10 +27,13 @@ train: setup
 	$(PY) train.py $(ARGS)
 
 # Debian packages some tests use, installed when missing (needs root): chromium + chromium-driver (the MLflow
-# UI test drives a headless browser), wordnet-base (task=seq2seq's shipped subset is rebuilt and compared).
-DEBS := chromium chromium-driver wordnet-base
+# UI test drives a headless browser), wordnet-base (task=seq2seq's shipped subset is rebuilt and compared),
+# slurm-wlm + munge (tests/test_slurm.py starts a one-node Slurm), postgresql (tests/test_mlflow_server.py
+# runs an MLflow server on a throwaway PostgreSQL cluster).
+DEBS := chromium chromium-driver wordnet-base slurm-wlm munge postgresql
 debian:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && test -f /usr/share/wordnet/data.noun || \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && test -f /usr/share/wordnet/data.noun && \
+	  command -v slurmctld >/dev/null && command -v munged >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; \
 	    else echo "make: not root, so $(DEBS) are not installed: the tests needing them will be skipped (sudo apt-get install $(DEBS))"; fi; }
 

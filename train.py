@@ -1,5 +1,7 @@
 """losslab's entry point: ``python train.py loss=huber task=regression`` (see ``python train.py --help``)."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -14,4 +16,12 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    from losslab.overrides import refuse_unknown_options
+
+    refuse_unknown_options(sys.argv[1:], __file__)  # loss=hubber: "did you mean huber", before Hydra composes
+    from losslab import distributed  # under torchrun: no sweep; ranks > 0 write into rank 0's run dir
+
+    if {"-m", "--multirun"} & set(sys.argv[1:]):
+        distributed.refuse_sweep()
+    sys.argv += distributed.hydra_overrides(sys.argv[1:])
     main()

@@ -76,10 +76,12 @@ def loss_times(repeats: int) -> list[tuple[str, str, float]]:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from losslab.losses.catalog import alias_of
+
     out = []
     for path in sorted((ROOT / "conf" / "loss").glob("*.yaml")):
         name = path.stem
-        if name in ("default", "chunked_cross_entropy"):
+        if name in ("default", "chunked_cross_entropy") or alias_of(path) is not None:  # aliases: another name
             continue
         for kind in instantiate(OmegaConf.load(path)).task_kinds:
             loss = instantiate(OmegaConf.load(path))

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import compose, options
+from conftest import CONF, compose, options
 from hydra.utils import instantiate
 from transformers import Trainer, TrainingArguments
 
 from losslab import models
+from losslab.losses.catalog import aliases
 from losslab.run import compute_loss_func
 from losslab.preflight import declared_kinds
 from losslab.tasks import data
@@ -52,7 +53,9 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     return update, logged
 
 
-ALL_CASES = [(o, k) for o in options("loss") for k in (declared_kinds(compose([f"loss={o}"]).loss) or ())]
+# Aliases (Keras' names) compose exactly their real option (tests/test_names.py): not run twice here.
+ALL_CASES = [(o, k) for o in options("loss") if o not in aliases(CONF)
+             for k in (declared_kinds(compose([f"loss={o}"]).loss) or ())]
 CASES = [(o, k) for o, k in ALL_CASES if k in TASK_OF_KIND]  # kinds that have a task: through the Trainer
 
 

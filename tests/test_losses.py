@@ -412,3 +412,71 @@ def test_weight_options_are_validated():
         WeightedCrossEntropy("balancd")
     with pytest.raises(ValueError, match="pos_weight must be"):
         BCE("auto")
+
+
+# ------------------------------------------------------------------ hinge (Crammer–Singer) vs scikit-learn
+from sklearn.metrics import hinge_loss as sk_hinge_loss  # noqa: E402
+
+from losslab.losses import Hinge, SquaredHinge  # noqa: E402
+
+
+def test_hinge_matches_sklearn_multiclass_crammer_singer():
+    z, y = _cls(c=4)
+    zk, yk = _kept(z, y)
+    got = Hinge()({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert got == pytest.approx(sk_hinge_loss(yk, zk, labels=np.arange(4)), rel=1e-5)
+    # normalized by the Trainer's count over the whole step, not by this batch's items
+    summed = Hinge()({"logits": _t(z)}, _t(y, torch.long), num_items_in_batch=torch.tensor(100.0)).item()
+    assert summed == pytest.approx(sk_hinge_loss(yk, zk, labels=np.arange(4)) * len(yk) / 100, rel=1e-5)
+
+
+def test_hinge_binary_is_sklearns_binary_hinge_on_the_logit_difference():
+    z, y = _cls(c=2)
+    zk, yk = _kept(z, y)
+    assert set(yk) == {0, 1}
+    got = Hinge()({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert got == pytest.approx(sk_hinge_loss(yk, zk[:, 1] - zk[:, 0]), rel=1e-5)
+    # Weston–Watkins (multi_margin) with two classes is the same hinge divided by C = 2
+    ww = MultiMargin()({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert ww == pytest.approx(got / 2, rel=1e-5)
+
+
+def test_hinge_is_not_weston_watkins_beyond_two_classes():
+    z = _t([[2.0, 1.5, 1.5, -3.0]])
+    y = _t([0], torch.long)
+    assert Hinge()({"logits": z}, y).item() == pytest.approx(0.5)  # only the best wrong class: 1 − 2 + 1.5
+    assert MultiMargin()({"logits": z}, y).item() == pytest.approx((0.5 + 0.5) / 4)  # every wrong class, / C
+
+
+def test_squared_hinge_is_sklearns_per_item_hinge_squared():
+    z, y = _cls(c=5)
+    zk, yk = _kept(z, y)
+    per_item = np.array([sk_hinge_loss([t], row[None], labels=np.arange(5)) for t, row in zip(yk, zk)])
+    got = SquaredHinge()({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert got == pytest.approx((per_item**2).mean(), rel=1e-5)
+    # binary: Keras' squared_hinge formula max(0, 1 − t·f)² with t = ±1, f = z₁ − z₀
+    zb, yb = _kept(*_cls(c=2))
+    t = np.where(yb == 1, 1.0, -1.0)
+    expected = (np.maximum(0, 1 - t * (zb[:, 1] - zb[:, 0])) ** 2).mean()
+    assert SquaredHinge()({"logits": _t(zb)}, _t(yb, torch.long)).item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("cls,power", [(Hinge, 1), (SquaredHinge, 2)])
+def test_hinge_margin_and_token_shapes_closed_form(cls, power):
+    z = rng.normal(size=(3, 5, 4)) * 2  # (batch, tokens, classes), padding -100 ignored
+    y = rng.integers(0, 4, size=(3, 5))
+    y[0, 3:] = -100
+    zk, yk = _kept(z.reshape(-1, 4), y.reshape(-1))
+    wrong = np.where(np.eye(4, dtype=bool)[yk], -np.inf, zk).max(1)
+    expected = (np.maximum(0, 0.3 - zk[np.arange(len(yk)), yk] + wrong) ** power).mean()
+    assert cls(margin=0.3)({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        cls(margin=-1)
+
+
+@pytest.mark.parametrize("loss", [Hinge(), SquaredHinge()], ids=lambda x: type(x).__name__)
+def test_hinge_all_ignored_gives_zero_loss_and_zero_gradient(loss):
+    z = torch.randn(4, 3, requires_grad=True)
+    out = loss({"logits": z}, torch.full((4,), -100), num_items_in_batch=torch.tensor(0))
+    out.backward()
+    assert out.item() == 0.0 and torch.count_nonzero(z.grad) == 0

@@ -4,6 +4,7 @@ SIGKILL and resumed, and the report rebuilt from the store alone."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def assert_report(out: Path, parent, rows: list[str]) -> str:
     logged = {a.path for a in MlflowClient(store_uri(out)).list_artifacts(parent.info.run_id, "report")}
     assert {f"report/{n}" for n in (*PLOTS, "report.md", "table.md")} <= logged
     table = (folder / "table.md").read_text()
-    assert [line.split("|")[1].strip() for line in table.splitlines()[2:-1]] == rows
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == rows
     assert "eval_loss" not in table and "| loss ↓" not in table  # losses' own units are never compared
     return (folder / "report.md").read_text()
 
@@ -50,7 +51,11 @@ def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
     assert all(c.info.status == "FINISHED" and "test_pearson" in c.data.metrics for c in children)
     assert {c.data.tags["choice.loss"] for c in children} == {"mse", "mae"}  # the UI groups by these
     report = assert_report(tmp_path, parent, ["mse", "mae"])
-    assert "| mse | 2 |" in report and "paired t-test, n=2" in report and "**Answer (pearson):**" in report
+    assert "| mse | 2 |" in report and "**Answer (pearson):**" in report and "## Against the best row" in report
+    # both intervals in every cell: over seeds (s) and over test items, from each run's predictions artifact (t)
+    first = report.split("| mse | 2 |")[1].split("\n")[0]
+    assert "s [" in first and "t [" in first and "built by losslab.report v2" in report
+    assert re.search(r"^(`m(se|ae)` has the best pearson|No row can be ranked on pearson)", out.stdout, re.M)
     assert "pearson ↑" in out.stdout and "mse ↓" in out.stdout  # the table, in the terminal too
 
     # the same command again: every job is found finished by its composed config and skipped

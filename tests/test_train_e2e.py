@@ -78,10 +78,3 @@ def test_gaussian_nll_gets_a_two_output_head_and_is_judged_on_its_mean(tmp_path)
     assert "LABEL_1" in run.data.params["id2label"]  # the head has two outputs: mean and variance
     assert "test_pearson" in run.data.metrics and "test_mse" in run.data.metrics
 
-
-def test_tutorial_loss_is_refused_under_accumulation_before_anything_loads(tmp_path):
-    out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=tutorial_mse",
-                     "trainer.gradient_accumulation_steps=2", *QUICK], tmp_path)
-    assert out.returncode == 2
-    assert "loss=tutorial_mse (TutorialMSE) takes (logits, labels) and returns a batch mean" in out.stderr
-    assert runs(tmp_path) == []

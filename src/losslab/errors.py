@@ -3,3 +3,7 @@
 
 class UsageError(ValueError):
     """The command, the config or the data cannot run as given; the message says what to change."""
+
+
+class ConfigError(UsageError):
+    """The composed config cannot run; the message says what to change."""

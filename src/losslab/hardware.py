@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import os
 
+from losslab.errors import ConfigError
+
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def training_kwargs(hw) -> dict:
-    """``use_cpu``/``bf16``/``fp16``/``dataloader_num_workers`` for the hardware config; refuses what is absent."""
+def cpu_bf16() -> bool:
+    """Whether this CPU runs bf16 matmuls natively (oneDNN: AVX512-BF16 or AMX), so autocast to bf16 pays."""
     import torch
 
-    from losslab.preflight import ConfigError
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
+def precision(hw) -> tuple[bool, str]:
+    """``(on_gpu, precision)`` for the hardware config, ``auto`` resolved; refuses what is absent.
+
+    ``auto``: bf16 autocast on a GPU that supports it (else fp16), bf16 autocast on a CPU that runs bf16
+    natively (else fp32). The weights, the optimizer, the losses and the metrics stay in fp32 either way.
+    """
+    import torch
 
     if hw.device not in DEVICES:
         raise ConfigError(f"hardware.device={hw.device!r}; choose one of: {', '.join(DEVICES)}")
@@ -23,15 +37,28 @@ def training_kwargs(hw) -> dict:
         raise ConfigError("hardware=gpu asks for a CUDA GPU, but torch sees none (torch.cuda.is_available() "
                           "is False); use hardware=cpu or hardware=auto")
     on_gpu = cuda and hw.device != "cpu"
-    precision = hw.precision
-    if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if on_gpu else "fp32"
-    if precision in ("bf16", "fp16") and not on_gpu:
-        raise ConfigError(f"hardware.precision={precision} needs a CUDA GPU; use fp32 on the CPU")
+    chosen = hw.precision
+    if chosen == "auto":
+        if on_gpu:
+            chosen = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            chosen = "bf16" if cpu_bf16() else "fp32"
+    if not on_gpu and chosen == "fp16":
+        raise ConfigError("hardware.precision=fp16 needs a CUDA GPU; on the CPU use bf16 (where the CPU has it) "
+                          "or fp32")
+    if not on_gpu and chosen == "bf16" and not cpu_bf16():
+        raise ConfigError("hardware.precision=bf16: this CPU has no native bf16 (no AVX512-BF16/AMX; "
+                          "torch.ops.mkldnn._is_mkldnn_bf16_supported() is False); use hardware.precision=fp32")
+    return on_gpu, chosen
+
+
+def training_kwargs(hw) -> dict:
+    """``use_cpu``/``bf16``/``fp16``/``dataloader_num_workers`` for the hardware config."""
+    on_gpu, chosen = precision(hw)
     return {
         "use_cpu": not on_gpu,
-        "bf16": precision == "bf16",
-        "fp16": precision == "fp16",
+        "bf16": chosen == "bf16",
+        "fp16": chosen == "fp16",
         "dataloader_num_workers": int(hw.dataloader_num_workers),
     }
 

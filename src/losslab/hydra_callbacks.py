@@ -10,6 +10,7 @@ parent with the children of every attempt.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -26,19 +27,49 @@ class MLflowSweep(Callback):
         self.run_id: str | None = None
         self.report = report
 
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from losslab import report, tracking
+    ended = False
 
+    def _end_if_abandoned(self, uri: str, run_id: str) -> None:
+        """At exit: a sweep whose launcher raised (e.g. sbatch refused the jobs) never reaches
+        ``on_multirun_end``; its parent run is ended FAILED instead of staying RUNNING."""
+        if self.ended:
+            return
+        from losslab import tracking
+
+        try:
+            client = tracking._client(uri)
+            client.set_tag(run_id, "error", "the sweep stopped before its jobs ended (the launcher failed, e.g. "
+                                            "the scheduler refused the jobs); see the command's output")
+            client.set_terminated(run_id, "FAILED")
+        except Exception:  # the store itself is gone: nothing more to do at exit
+            log.warning("could not end the sweep's parent run %s", run_id)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from losslab import distributed, report, secrets, tracking
+
+        distributed.refuse_sweep()  # under torchrun (also a preset that sweeps): every rank would run it all
+        from losslab.cluster import check_server
+        from losslab.errors import ConfigError
+
+        try:
+            check_server(config.tracking.uri)  # before the parent run: a dead server is one line, in seconds
+        except ConfigError as err:
+            print(f"losslab: error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
         sweep_dir = Path(config.hydra.sweep.dir)
         tags = {
             "losslab.sweep": f"sweep {sweep_dir.name}",
-            "losslab.command": " ".join(sys.argv)[:5000],
-            "losslab.overrides": " ".join(config.hydra.overrides.task)[:5000],
+            "losslab.command": " ".join(secrets.mask_overrides(sys.argv))[:5000],
+            "losslab.overrides": " ".join(secrets.mask_overrides(config.hydra.overrides.task))[:5000],
             "losslab.sweep_dir": str(sweep_dir),
             tracking.SWEEP_HASH_TAG: tracking.sweep_hash(config),
         }
         self.run_id = tracking.start_parent(config.tracking, tags)
         os.environ[tracking.PARENT_RUN_ENV] = self.run_id
+        from losslab import ui
+
+        ui.start_sweep(config, self.run_id)  # the swept keys: each job names its run by them
+        atexit.register(self._end_if_abandoned, str(config.tracking.uri), self.run_id)  # submission failed
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / report.PARENT_FILE).write_text(f"{config.tracking.uri}\n{self.run_id}\n")
 
@@ -48,15 +79,24 @@ class MLflowSweep(Callback):
         os.environ.pop(tracking.PARENT_RUN_ENV, None)
         if not self.run_id:
             return
+        self.ended = True
         uri = config.tracking.uri
         finished, failed = tracking.finish_parent(uri, self.run_id)
+        from losslab import ui
+
+        try:  # the children named by the report's rule: `huber · delta=0.5 · seed=1`
+            ui.name_children(uri, self.run_id, finished)
+        except Exception:
+            log.warning("the sweep's runs could not be renamed", exc_info=True)
         out = Path(config.hydra.sweep.dir) / "report"
         print(f"\nlosslab sweep: {len(finished)} job(s) finished, {len(failed)} failed · "
               f"parent MLflow run {self.run_id}", flush=True)
         if self.report and finished:
             try:
                 built = report.write(uri, self.run_id, out)
-                print(report.table(built, markdown=False), f"\n  report: {out / 'report.md'}", flush=True)
+                ui.describe_sweep(uri, self.run_id, built, len(failed))  # the answer on the parent's page
+                print(report.table(built, markdown=False), f"\n\n{report.answer(built)}\n  report: {out / 'report.md'}",
+                      flush=True)
             except Exception:  # the runs are safe in the store: `python -m losslab.report` can rebuild it
                 log.exception("the sweep's report could not be built; rebuild it with "
                               "python -m losslab.report %s", config.hydra.sweep.dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from losslab.losses.base import CAUSAL_LM, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
 from losslab.paths import package_path
 
@@ -23,12 +25,19 @@ def head_width(loss, task_cfg) -> int:
     return int(loss.head_width(n)) if hasattr(loss, "head_width") else n
 
 
+@functools.lru_cache(maxsize=8)
+def _tokenizer(source: str):
+    """A tokenizer, loaded once per process (the jobs of a sweep in one process share it; it is not trained)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(source)
+
+
 def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] | None = None):
     """``(model, tokenizer)`` for the task: the head its kind needs, with ``width`` outputs (default: the
     task's number of labels)."""
     from transformers import (
         AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
-        AutoTokenizer,
     )
 
     if task_cfg.kind == SEQ2SEQ:
@@ -49,7 +58,7 @@ def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] 
     tokenizer_source = model_cfg.get("tokenizer") or source
     if not tokenizer_source:
         raise ValueError("model: set model.tokenizer (or model.name_or_path) to load a tokenizer")
-    tokenizer = AutoTokenizer.from_pretrained(package_path(tokenizer_source))
+    tokenizer = _tokenizer(package_path(tokenizer_source))
     if model_cfg.get("architecture"):
         architecture = dict(model_cfg.architecture)
         config = AutoConfig.for_model(architecture.pop("model_type"), **architecture, **head)
@@ -73,10 +82,10 @@ def _encoder_decoder(model_cfg, task_cfg):
     """bert2bert: an ``EncoderDecoderModel`` whose encoder and decoder both start from the model (pretrained:
     the decoder's cross-attention is new; from a config: all random), set up to generate with the tokenizer's
     [CLS] as the decoder's start token and [SEP] as its end."""
-    from transformers import AutoConfig, AutoTokenizer, EncoderDecoderConfig, EncoderDecoderModel
+    from transformers import AutoConfig, EncoderDecoderConfig, EncoderDecoderModel
 
     source = model_cfg.get("name_or_path")
-    tokenizer = AutoTokenizer.from_pretrained(package_path(model_cfg.get("tokenizer") or source))
+    tokenizer = _tokenizer(package_path(model_cfg.get("tokenizer") or source))
     if model_cfg.get("architecture"):
         architecture = dict(model_cfg.architecture)
         kind = architecture.pop("model_type")

@@ -2,7 +2,8 @@
 
 - the loss can serve the task's problem kind (each loss class declares ``task_kinds``);
 - every ``trainer.<field>`` is a ``TrainingArguments`` field;
-- the task's kind and metric suite exist; the hardware asked for is there.
+- the task's kind and metric suite exist; the hardware asked for is there;
+- the objective's direction is the metric suite's (``task.greater_is_better`` is never set against it).
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ import difflib
 
 from omegaconf import DictConfig
 
-from losslab.errors import UsageError
-
-
-class ConfigError(UsageError):
-    """The composed config cannot run; the message says what to change."""
+from losslab.errors import ConfigError, UsageError  # noqa: F401  (ConfigError: imported from here by callers)
 
 
 def declared_kinds(loss_cfg) -> tuple[str, ...] | None:
@@ -77,7 +74,11 @@ def check_loss(cfg: DictConfig) -> None:
     if kinds is None or task_kinds & set(kinds):
         return
     options = loss_options(distributions=cfg.task.get("targets") == "distribution")
-    fitting = sorted(n for n, k in options.items() if k is not None and task_kinds & set(k))
+    from losslab.losses.catalog import aliases
+    from losslab.paths import project_root
+
+    other_names = aliases(project_root() / "conf")  # Keras-style names: listed once, under the real loss
+    fitting = sorted(n for n, k in options.items() if k is not None and task_kinds & set(k) and n not in other_names)
     raise ConfigError(
         f"loss={name} cannot serve task={cfg.task.name}: the task's kind is {kind!r} and {name} serves "
         f"{', '.join(kinds)}. Losses for {' or '.join(sorted(task_kinds))}: {', '.join(fitting) or '(none found)'}"
@@ -115,6 +116,24 @@ def check_task(cfg: DictConfig) -> None:
                           f"choose one of: {', '.join(reported)}")
 
 
+def check_direction(cfg: DictConfig) -> None:
+    """The direction of the objective comes from the metric suite alone (``losslab.metrics``): a
+    ``task.greater_is_better`` or ``trainer.greater_is_better`` set against it is refused."""
+    from losslab.config import greater_is_better
+
+    def refuse(key, value, metric):
+        better = "higher" if greater_is_better(metric) else "lower"
+        raise ConfigError(f"{key}={str(value).lower()} contradicts the metric suite: {metric} is better when "
+                          f"{better}; leave {key} out (it follows from the metric)")
+
+    objective = cfg.task.objective
+    if "greater_is_better" in cfg.task and bool(cfg.task.greater_is_better) != greater_is_better(objective):
+        refuse("task.greater_is_better", cfg.task.greater_is_better, objective)
+    metric, value = cfg.trainer.get("metric_for_best_model"), cfg.trainer.get("greater_is_better")
+    if metric and value is not None and bool(value) != greater_is_better(metric):
+        refuse("trainer.greater_is_better", value, metric)
+
+
 def check_missing(cfg: DictConfig) -> None:
     from omegaconf import OmegaConf
 
@@ -125,10 +144,26 @@ def check_missing(cfg: DictConfig) -> None:
 
 def check(cfg: DictConfig) -> None:
     """Run every check; raise ConfigError with a message a user can act on."""
-    from losslab import hardware
+    from losslab import checks, hardware
 
     check_missing(cfg)
     check_task(cfg)
+    check_direction(cfg)
     check_loss(cfg)
     check_trainer(cfg)
+    checks.check_values(cfg)  # seed, task.max_*_samples, trainer.<field> types and ranges
+    checks.check_loss_values(cfg, _choice(cfg, "loss"))  # loss.delta=abc: named, before the loss is built
     hardware.training_kwargs(cfg.hardware)
+    checks.check_model(cfg)  # no such folder; a hub id not cached under HF_HUB_OFFLINE=1
+    from losslab.cluster import check_server
+    from losslab.distributed import is_main
+
+    check_server(cfg.tracking.uri)  # an http(s) store that does not answer: one line, in seconds
+    if is_main():  # several processes (DDP): only rank 0 touches the store
+        checks.check_store(cfg)  # last: reachable and writable (busy: a bounded wait), created once
+
+
+def _choice(cfg: DictConfig, group: str) -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return str(HydraConfig.get().runtime.choices.get(group)) if HydraConfig.initialized() else group

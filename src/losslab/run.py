@@ -54,18 +54,59 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     if "mlflow" in args.report_to:  # the Trainer's MLflow callback, made resume-aware (no step logged twice)
         args.report_to = [r for r in args.report_to if r != "mlflow"]
         trackers = [MLflowLogger()]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
-    return (Seq2SeqTrainer if seq2seq else Trainer)(
+    from losslab.evaluation import ValidationPredictions, trainer_class
+
+    validation = ValidationPredictions(metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer))
+
+    # a user's Trainer subclass that computes the loss itself (loss: losslab.losses.trainer_loss.TrainerLoss)
+    own = getattr(loss_fn, "trainer_class", None)
+    trainer = trainer_class(own or (Seq2SeqTrainer if seq2seq else Trainer))(
         model=model,
         args=args,
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
         data_collator=data.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu, model=model),
-        compute_metrics=metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer),
-        compute_loss_func=loss_fn,
+        compute_metrics=validation,
+        compute_loss_func=None if own else loss_fn,
         preprocess_logits_for_metrics=reduce,
-        callbacks=[*trackers, StopOnNonFiniteLoss(), EvaluateAtEnd(), *extra_callbacks],
+        callbacks=[*trackers, StopOnNonFiniteLoss(), EvaluateAtEnd(), validation.callback(), *extra_callbacks],
     )
+    trainer.validation_predictions = validation  # the final model's validation predictions, without a pass
+    return trainer
+
+
+def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
+    """Test the final model (its metrics logged as ``test_<metric>``) and keep its per-item predictions on
+    validation and test as the run's ``predictions/<split>.parquet`` artifacts; returns the test metrics."""
+    import tempfile
+
+    from losslab import predictions, tracking
+    from losslab.evaluation import predict
+    from losslab.losses import SEQ2SEQ
+    from losslab.tasks.data import ITEM
+
+    decode = None
+    if cfg.task.kind == SEQ2SEQ:  # generated token ids: kept as texts
+        import numpy as np
+
+        def decode(ids):
+            ids = np.where(np.asarray(ids) < 0, tokenizer.pad_token_id, ids)
+            return tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+
+    test = predict(trainer, encoded["test"], "test")
+    kept = {"test": (test.predictions, test.label_ids),
+            "validation": trainer.validation_predictions.final(trainer)}
+    if kept["validation"] is None:  # its evaluation ran before a resume: one more pass (every rank takes part)
+        out = trainer.predict(encoded["validation"], metric_key_prefix="eval")
+        kept["validation"] = (out.predictions, out.label_ids)
+    if trainer.is_world_process_zero():
+        with tempfile.TemporaryDirectory() as tmp:
+            for split, (preds, labels) in kept.items():
+                path = f"{tmp}/{split}.parquet"
+                predictions.write(path, preds, labels, encoded[split][ITEM], decode)
+                tracking.log_file(path, predictions.ARTIFACT_DIR)
+    return test.metrics
 
 
 def compute_loss_func(cfg: DictConfig, loss):
@@ -74,11 +115,17 @@ def compute_loss_func(cfg: DictConfig, loss):
 
     loss_fn = as_compute_loss_func(
         loss, cfg.task.kind, int(cfg.trainer.get("gradient_accumulation_steps") or 1),
-        int(os.environ.get("WORLD_SIZE", "1")), name=_loss_name(cfg),
+        int(os.environ.get("WORLD_SIZE", "1")), name=_loss_name(cfg), width=_head_width(cfg, loss),
     )
     if cfg.task.get("targets") == "distribution" and not getattr(loss, "takes_distributions", False):
         loss_fn = LevelsFromDistribution(loss_fn, int(cfg.task.num_labels))
     return loss_fn
+
+
+def _head_width(cfg: DictConfig, loss) -> int:
+    from losslab import models
+
+    return models.head_width(loss, cfg.task)
 
 
 def _warn_default_under_accumulation(cfg, loss) -> None:
@@ -136,8 +183,18 @@ def train(cfg: DictConfig) -> float:
     loss_fn = compute_loss_func(cfg, loss)
 
     digest = tracking.config_hash(cfg)
-    previous = tracking.previous_attempt(cfg, digest) if cfg.tracking.get("resume", True) else tracking.Previous()
-    if previous.finished is not None and _in_sweep():
+    from losslab import distributed  # several processes (torchrun, a multi-task Slurm job): rank 0 tracks
+
+    distributed.init(cfg.hardware)
+    lookup = cfg.tracking.get("resume", True) and distributed.is_main()
+    previous = tracking.previous_attempt(cfg, digest) if lookup else tracking.Previous()
+    skip, previous.checkpoint, out_dir = distributed.from_main(
+        (previous.finished is not None and _in_sweep(), previous.checkpoint, cfg.trainer.output_dir))
+    with open_dict(cfg):
+        cfg.trainer.output_dir = out_dir  # rank 0's: one checkpoint dir per job (hydra#2070)
+    if skip and not distributed.is_main():
+        return float("nan")
+    if skip:
         done = previous.finished
         tracking.reuse_in_sweep(cfg.tracking.uri, done)
         print(f"losslab: this job already finished as MLflow run {done.info.run_id} (same composed config); "
@@ -145,32 +202,36 @@ def train(cfg: DictConfig) -> float:
         return float(done.data.metrics.get("objective", float("nan")))
     if previous.checkpoint:
         log.warning("resuming %s from %s into MLflow run %s", _loss_name(cfg), previous.checkpoint,
-                    previous.unfinished.info.run_id)
+                    previous.unfinished.info.run_id if previous.unfinished else "(rank 0's)")
         with open_dict(cfg):
             cfg.trainer.output_dir = os.path.dirname(previous.checkpoint)
 
     from transformers import set_seed
 
-    from losslab import hardware, models
+    from losslab import hardware, models, ui
     from losslab.callbacks import LossComponents
     from losslab.tasks import data
 
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
-    splits, label_names = data.load_splits(cfg.task)
+    task_key = OmegaConf.to_yaml(cfg.task, resolve=True)  # before num_labels is filled in below
+    splits, label_names = data.shared(("splits", task_key), lambda: data.load_splits(cfg.task))
     if cfg.task.get("num_labels") is None and label_names:  # bring-your-own data: classes found in train
         with open_dict(cfg):
             cfg.task.num_labels = len(label_names)
     model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task),
                                     label_names=label_names)
-    encoded = data.encode(splits, tokenizer, cfg.task)
+    encoded = data.shared(("encoded", task_key, data.tokenizer_id(tokenizer)),
+                          lambda: data.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
     args = training_arguments(cfg)
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
                             [LossComponents(loss, tracking.log_metrics)], label_names)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
-    with tracking.job_run(cfg, run_name, digest, previous) as run:
+    job_run = tracking.job_run(cfg, run_name, digest, previous) if distributed.is_main() else distributed.NoRun()
+    with job_run as run:
+        ui.start_job(cfg, splits)  # the run named by what its sweep varies; the splits as dataset inputs
         tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
         tracking.log_params({f"task.label.{i}": name for i, name in enumerate(label_names or [])})
         trainer.train(resume_from_checkpoint=previous.checkpoint)
@@ -180,10 +241,12 @@ def train(cfg: DictConfig) -> float:
         else:
             evals = [h for h in trainer.state.log_history if objective in h]
             value = float(evals[-1][objective] if evals else trainer.evaluate()[objective])
-        test = trainer.evaluate(encoded["test"], metric_key_prefix="test")
+        test = keep_predictions(trainer, encoded, cfg, tokenizer)
         tracking.log_metrics({"objective": value}, trainer.state.global_step)  # what a sweeper optimizes
+        ui.end_job(cfg, test, value, trainer.state.global_step)  # objective/test_<o>, the run's description
         run_id = run.info.run_id
-    print(summary(cfg, run_id, test, time.time() - started), flush=True)
+    if distributed.is_main():
+        print(summary(cfg, run_id, test, time.time() - started), flush=True)
     return value
 
 
@@ -195,23 +258,30 @@ def main(cfg: DictConfig) -> float:
     """
     import sys
 
+    from losslab import faults
     from losslab.errors import UsageError
 
     try:
         return train(cfg)
+    except KeyboardInterrupt as err:  # Ctrl-C, or a scheduler's SIGTERM (faults.Terminated): the run is KILLED
+        print(f"losslab: {faults.stopped(err, cfg)}", file=sys.stderr, flush=True)
+        sys.exit(faults.exit_code(err) if isinstance(err, faults.Terminated) else 130)
     except Exception as err:
+        err = faults.explain(err, cfg)  # a full disk: one line, not torch's "unexpected pos"
         if _in_sweep():
             from losslab import tracking
 
             log.exception("this job failed; the sweep goes on")
             print(f"losslab: error: job {_job_label(cfg)}: {type(err).__name__}: {err}", file=sys.stderr,
                   flush=True)
-            if not getattr(err, "losslab_run_id", None):
+            from losslab.distributed import is_main
+
+            if not getattr(err, "losslab_run_id", None) and is_main():
                 tracking.record_failed_job(cfg, _loss_name(cfg), _safe_hash(cfg), err)
             return float("nan")
         if isinstance(err, UsageError):
             print(f"losslab: error: {err}", file=sys.stderr, flush=True)
-            sys.exit(2)
+            sys.exit(faults.exit_code(err))
         raise
 
 

@@ -30,11 +30,34 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}"
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` store, else None."""
+    return Path(uri[len("sqlite:///"):]) if str(uri).startswith("sqlite:///") else None
+
+
+_ready: set[str] = set()  # stores this process has seen created
+
+
+def ready_store(uri: str, wait: float = 60.0) -> None:
+    """Create a sqlite store's schema once, whoever comes first: under a file lock beside the store
+    (``<store>.lock``), so parallel jobs on a fresh store never migrate its schema at the same time."""
+    path = sqlite_path(uri)
+    if path is None or uri in _ready:
+        return
+    from mlflow.tracking import MlflowClient
+
+    from losslab import locks
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locks.waiting(path.with_name(path.name + ".lock"), wait, f"the MLflow store {path}"):
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates or migrates the schema
+    _ready.add(uri)
+
+
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    ready_store(uri)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -49,6 +72,8 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    if artifact_location and "://" not in artifact_location and str(uri).startswith(("http://", "https://")):
+        artifact_location = None  # a tracking server: artifacts go through it, not into one node's folder
     location = Path(artifact_location).resolve().as_uri() if artifact_location and "://" not in artifact_location \
         else artifact_location
     try:
@@ -70,7 +95,9 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
         else:
             flat[prefix if "." in prefix else f"run.{prefix}"] = str(node)[:6000]
 
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    from losslab import secrets
+
+    walk(secrets.mask_tree(OmegaConf.to_container(cfg, resolve=True)), "")  # a password is logged as ***
     return flat
 
 
@@ -112,9 +139,15 @@ class Previous:
 
 
 def previous_attempt(cfg: DictConfig, digest: str) -> Previous:
-    """Look the job up in the store by its config hash (not by directory name)."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """Look the job up in the store by its config hash (not by directory name).
 
+    A RUNNING attempt whose process is alive (it holds the lock in its checkpoint folder, see
+    :mod:`losslab.locks`) is never taken over: :class:`losslab.faults.JobRunning` is raised. The attempt to
+    resume is locked here, so two jobs restarted at once cannot both resume it."""
+    from losslab import locks
+    from losslab.faults import JobRunning
+
+    locks.release_all()  # an earlier job of this process (a sweep on the basic launcher) is over
     tracking = cfg.tracking
     client = _client(tracking.uri)
     exp = client.get_experiment_by_name(tracking.experiment)
@@ -122,19 +155,56 @@ def previous_attempt(cfg: DictConfig, digest: str) -> Previous:
         return Previous()
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{CONFIG_HASH_TAG}` = '{digest}'",
                               order_by=["attributes.start_time DESC"], max_results=100)
+
+    def running(run, who):
+        folder = run.data.tags.get(CHECKPOINTS_TAG)
+        return JobRunning(f"this job (same composed config) is already running as MLflow run {run.info.run_id} "
+                          f"({who}, writing {folder}); it is not started twice: wait for it to end, or stop it "
+                          "and run this command again to resume it")
+
+    for run in runs:  # a live attempt, wherever it is in the list
+        folder = run.data.tags.get(CHECKPOINTS_TAG)
+        who = locks.holder(locks.job_lock_path(folder)) if folder and run.info.status == "RUNNING" else None
+        if who:
+            raise running(run, who)
     done = [run for run in runs if run.info.status == "FINISHED"]
     previous = Previous(finished=done[0] if done else None)
     for run in runs:  # newest first: an unfinished attempt after the last finished one, with a checkpoint
         if run.info.status == "FINISHED":
             break
         folder = run.data.tags.get(CHECKPOINTS_TAG)
-        checkpoint = get_last_checkpoint(folder) if folder and Path(folder).is_dir() else None
+        checkpoint = last_complete_checkpoint(folder) if folder and Path(folder).is_dir() else None
         if checkpoint:
+            if locks.try_lock(locks.job_lock_path(folder), _lock_note()) is None:  # a twin got there first
+                raise running(run, locks.holder(locks.job_lock_path(folder)) or "another process")
             previous.unfinished, previous.checkpoint = run, checkpoint
             previous.logged = {key: max(m.step for m in client.get_metric_history(run.info.run_id, key))
                                for key in run.data.metrics}
             break
     return previous
+
+
+def last_complete_checkpoint(folder: str) -> str | None:
+    """The newest ``checkpoint-N`` in ``folder`` that the Trainer finished writing (it writes
+    ``trainer_state.json`` last); a partial one (a full disk, a kill mid-save) is never resumed from."""
+    import re
+
+    found = []
+    for child in Path(folder).iterdir():
+        m = re.fullmatch(r"checkpoint-(\d+)", child.name)
+        if m and child.is_dir() and (child / "trainer_state.json").is_file():
+            try:
+                json.loads((child / "trainer_state.json").read_text())
+            except (OSError, ValueError):  # cut short
+                continue
+            found.append((int(m.group(1)), str(child)))
+    return max(found)[1] if found else None
+
+
+def _lock_note() -> str:
+    import socket
+
+    return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
 # metric key -> last step already in the resumed run's history: those steps are not logged twice
@@ -196,7 +266,9 @@ def latest_per_job(runs: list) -> tuple[list, list]:
 
 def reuse_in_sweep(uri: str, run) -> None:
     """Count a finished run of another sweep as part of the current one (it is not run again)."""
-    parent = os.environ.get(PARENT_RUN_ENV)
+    from losslab.cluster import parent_run_id  # the environment, or the sweep dir on another machine
+
+    parent = parent_run_id(uri)
     if parent and run.data.tags.get("mlflow.parentRunId") != parent:
         _client(uri).set_tag(run.info.run_id, f"losslab.reused_by.{parent}", "1")
 
@@ -215,6 +287,8 @@ def finish_parent(uri: str, run_id: str) -> tuple[list, list]:
 def job_tags(cfg: DictConfig) -> dict[str, str]:
     from hydra.core.hydra_config import HydraConfig
 
+    from losslab import secrets
+
     tags = {"losslab.task_kind": str(cfg.task.kind)}
     if HydraConfig.initialized():
         hc = HydraConfig.get()
@@ -224,7 +298,7 @@ def job_tags(cfg: DictConfig) -> dict[str, str]:
         tags["losslab.job_dir"] = hc.runtime.output_dir
         if hc.job.get("num") is not None:
             tags["losslab.job_num"] = str(hc.job.num)
-        tags["losslab.overrides"] = " ".join(hc.overrides.task)[:5000]
+        tags["losslab.overrides"] = " ".join(secrets.mask_overrides(hc.overrides.task))[:5000]
     return tags
 
 
@@ -245,7 +319,9 @@ def _start_child(cfg: DictConfig, run_name: str, tags: dict[str, str]):
     tracking = cfg.tracking
     exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
     mlflow.set_tracking_uri(tracking.uri)
-    return mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=os.environ.get(PARENT_RUN_ENV),
+    from losslab.cluster import parent_run_id  # the environment, or the sweep dir on another machine
+
+    return mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent_run_id(tracking.uri),
                             tags=tags)
 
 
@@ -257,31 +333,66 @@ def job_run(cfg: DictConfig, run_name: str, digest: str, resume: Previous | None
     the metric points it had already logged are not logged again."""
     import mlflow
 
+    from losslab import faults, locks
+
     tags = {**job_tags(cfg), CONFIG_HASH_TAG: digest, CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
     _already_logged.clear()
-    if resume is not None and resume.checkpoint:
-        mlflow.set_tracking_uri(cfg.tracking.uri)
-        run = mlflow.start_run(run_id=resume.unfinished.info.run_id)
-        mlflow.set_tags({**tags, "losslab.resumed_from": resume.checkpoint})
-        _already_logged.update(resume.logged)
-    else:
-        run = _start_child(cfg, run_name, tags)
+    # held while the run is RUNNING, dropped by the kernel if this process dies: how a twin knows it is alive
+    lock = locks.try_lock(locks.job_lock_path(cfg.trainer.output_dir), _lock_note())
+    if lock is None:
+        raise faults.JobRunning(f"another process ({locks.holder(locks.job_lock_path(cfg.trainer.output_dir))}) "
+                                f"is writing {cfg.trainer.output_dir}; not started twice")
     try:
-        params = list(flatten(cfg).items())
-        for i in range(0, len(params), 100):  # asynchronously: written while the job starts training
-            mlflow.log_params(dict(params[i:i + 100]), synchronous=False)
-        mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
-        yield run
+        if resume is not None and resume.checkpoint:
+            mlflow.set_tracking_uri(cfg.tracking.uri)
+            run = mlflow.start_run(run_id=resume.unfinished.info.run_id)
+            _forget_error(cfg.tracking.uri, run)  # the attempt's old error is not this one's
+            mlflow.set_tags({**tags, "losslab.resumed_from": resume.checkpoint})
+            _already_logged.update(resume.logged)
+        else:
+            run = _start_child(cfg, run_name, tags)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        with faults.stopping_on_sigterm():  # a scheduler's SIGTERM ends the run KILLED, as Ctrl-C does
+            params = list(flatten(cfg).items())
+            for i in range(0, len(params), 100):  # asynchronously: written while the job starts training
+                mlflow.log_params(dict(params[i:i + 100]), synchronous=False)
+            mlflow.log_text(config_yaml(cfg), "config/config.yaml")
+            yield run
     except BaseException as exc:
-        _record_error(exc)
+        _record_error(faults.explain(exc, cfg))
         exc.losslab_run_id = run.info.run_id  # recorded: the caller need not record it again
-        mlflow.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        with contextlib.suppress(Exception):  # the store itself may be on the full disk
+            mlflow.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     else:
         mlflow.flush_async_logging()
         mlflow.end_run("FINISHED")
     finally:
         _already_logged.clear()
+        lock.release()
+
+
+def _forget_error(uri: str, run) -> None:
+    """Drop an interrupted attempt's ``error`` tag and ``error.txt`` when it is resumed."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    if "error" in run.data.tags:
+        with contextlib.suppress(Exception):
+            _client(uri).delete_tag(run.info.run_id, "error")
+    with contextlib.suppress(Exception):
+        repo = get_artifact_repository(run.info.artifact_uri)
+        if any(f.path == "error.txt" for f in repo.list_artifacts()):
+            repo.delete_artifacts("error.txt")
+
+
+def config_yaml(cfg: DictConfig) -> str:
+    """The composed config as logged (``config/config.yaml``), secrets masked."""
+    from losslab import secrets
+
+    return OmegaConf.to_yaml(OmegaConf.create(secrets.mask_tree(OmegaConf.to_container(cfg, resolve=True))))
 
 
 def record_failed_job(cfg: DictConfig, run_name: str, digest: str | None, exc: BaseException) -> str | None:
@@ -289,7 +400,9 @@ def record_failed_job(cfg: DictConfig, run_name: str, digest: str | None, exc: B
     child run carrying the error, so the sweep's summary and the UI show it. Returns its run id."""
     import mlflow
 
-    if not os.environ.get(PARENT_RUN_ENV):
+    from losslab.cluster import parent_run_id
+
+    if not parent_run_id(cfg.tracking.uri):
         return None
     run = _start_child(cfg, run_name, job_tags(cfg) | ({CONFIG_HASH_TAG: digest} if digest else {}))
     _record_error(exc)
@@ -311,3 +424,11 @@ def log_params(params: dict) -> None:
 
     if params and mlflow.active_run() is not None:
         mlflow.log_params({k: str(v) for k, v in params.items()})
+
+
+def log_file(path: str, artifact_dir: str) -> None:
+    """Log a local file as an artifact of the active run, under ``artifact_dir`` (no-op without a run)."""
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_artifact(path, artifact_dir)

@@ -4,19 +4,35 @@
   are used as they are (they normalize by ``num_items_in_batch`` themselves);
 - a module with a ``reduction`` attribute (every ``torch.nn`` loss: ``nn.MSELoss()``, ``nn.CrossEntropyLoss()``,
   ...) is switched to ``reduction="sum"`` and divided by ``num_items_in_batch``: exact under accumulation;
-- a callable ``(logits, labels) -> batch mean`` with no ``reduction`` (most tutorials' losses) is correct
-  only without gradient accumulation and on one process; otherwise it is refused, never silently run with
-  gradients k times too large.
+- any other callable ``(prediction, labels) -> number`` (most tutorials' losses) gets what it was written for:
+  the model output object when its code reads ``outputs.<field>`` (or ``outputs["logits"]``), else the logits
+  tensor, with labels shaped like the prediction (regression with one output: ``(batch, 1)``). Under gradient
+  accumulation or several processes, a callable that returns a *mean over its micro-batch's items* is made
+  exact by multiplying it by ``local items / num_items_in_batch``: when it declares ``item_mean = True``, or
+  when a probe on a synthetic batch and its two parts shows ``loss(batch)`` is the item-weighted mean of the
+  parts. One that is not (a batch statistic such as RMSE or a correlation) is refused, never silently run
+  with gradients k times too large;
+- ``losslab.losses.trainer_loss.TrainerLoss`` names a Trainer subclass whose own ``compute_loss`` computes
+  the loss (see that module).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
+import logging
+import re
+import textwrap
 
 import torch
 
 from losslab.errors import UsageError
-from losslab.losses.base import IGNORE_INDEX, REGRESSION, logits_of, normalize
+from losslab.losses.base import (
+    CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, TOKEN, logits_of, normalize,
+)
+
+log = logging.getLogger("losslab")
 
 
 def takes_num_items(fn) -> bool:
@@ -33,8 +49,113 @@ def _pair(logits, labels, kind):
     return logits, labels
 
 
+def shaped_labels(prediction: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
+    """Labels shaped like the prediction they are compared with: a regression head with one output gives
+    ``(batch, 1)``, so ``nn.MSELoss()(outputs.logits, labels)`` gets ``(batch, 1)`` labels, not ``(batch,)``
+    (which would broadcast to a ``(batch, batch)`` matrix and a wrong loss)."""
+    if kind == REGRESSION and prediction.dim() == labels.dim() + 1 and prediction.size(-1) == 1:
+        return labels.unsqueeze(-1).float()
+    return labels
+
+
 def _count(labels) -> torch.Tensor:
     return (labels != IGNORE_INDEX).sum()
+
+
+def item_count(labels: torch.Tensor, kind: str) -> torch.Tensor:
+    """The items of a micro-batch as the Trainer counts them for ``num_items_in_batch``: label elements that
+    are not -100 (shifted by one for causal LM)."""
+    return _count(labels[..., 1:] if kind == CAUSAL_LM else labels)
+
+
+# ---------------------------------------------------------------------- what the callable was written for
+def _code_of(fn):
+    """The function whose code runs when ``fn`` is called, and the name of its prediction parameter."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if isinstance(fn, torch.nn.Module):
+        func = type(fn).forward
+    elif inspect.isfunction(fn) or inspect.ismethod(fn):
+        func = fn
+    elif callable(fn):
+        func = type(fn).__call__
+    else:
+        return None, None
+    func = inspect.unwrap(getattr(func, "__func__", func))
+    try:
+        params = [p for p in inspect.signature(func).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return func, None
+    if params and params[0].name in ("self", "cls") and not inspect.isfunction(fn):
+        params = params[1:]
+    return func, (params[0] if params else None)
+
+
+def _parsed(func) -> ast.AST | None:
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    for node in ast.walk(tree):  # the function itself (a lambda's line may hold more)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return node
+    return None
+
+
+def reads_model_output(fn) -> bool | None:
+    """Whether ``fn`` expects the model output object as its first argument, not the logits tensor.
+
+    True when its code reads a field of it that a tensor does not have (``outputs.logits``,
+    ``outputs.hidden_states``) or a string key (``outputs["logits"]``), or its annotation names a model output;
+    False when it only uses it as a tensor; None when its code cannot be read. ``takes_outputs = True|False``
+    on the callable overrides this.
+    """
+    declared = getattr(fn, "takes_outputs", None)
+    if declared is not None:
+        return bool(declared)
+    func, param = _code_of(fn)
+    if func is None or param is None:
+        return None
+    note = param.annotation
+    if note is not inspect.Parameter.empty:
+        text = note if isinstance(note, str) else getattr(note, "__name__", str(note))
+        if "Output" in text or "Mapping" in text or "dict" in text.lower():
+            return True
+        if "Tensor" in text:
+            return False
+    node = _parsed(func)
+    if node is None:
+        return None
+    name = param.name
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == name:
+            if not hasattr(torch.Tensor, sub.attr):
+                return True
+        if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id == name:
+            key = sub.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                return True
+    return False
+
+
+def reads_name(func, name: str) -> bool:
+    """Whether the code of ``func`` uses ``name`` (as a variable or a string key) beyond its signature;
+    True when its code cannot be read."""
+    node = _parsed(func)
+    if node is None:
+        return True
+    body = node.body if isinstance(node.body, list) else [node.body]
+    for stmt in body:
+        for sub in ast.walk(stmt):
+            if isinstance(sub, ast.Name) and sub.id == name:
+                return True
+            if isinstance(sub, ast.Constant) and sub.value == name:
+                return True
+    return False
+
+
+_NO_ATTRIBUTE = re.compile(r"'Tensor' object has no attribute '(\w+)'")
 
 
 class SumReduced(torch.nn.Module):
@@ -54,14 +175,163 @@ class SumReduced(torch.nn.Module):
 
 
 class BatchMean(torch.nn.Module):
-    """A ``(logits, labels) -> mean`` callable; correct only at one micro-batch per step on one process."""
+    """A ``(prediction, labels) -> number`` callable, given the model output or the logits as it expects.
 
-    def __init__(self, fn, kind: str):
+    Given the model output, regression labels come shaped like the head's ``(batch, 1)`` logits, unless the
+    callable is a mean over items only with ``(batch,)`` labels (code that squeezes or indexes the logits
+    itself): a probe on a synthetic batch decides, since the ``(batch, batch)`` broadcast that the wrong shape
+    gives is never such a mean. With ``rescale`` (its value is a mean over the items of its micro-batch:
+    declared or probed), the value is multiplied by ``local items / num_items_in_batch``, i.e. it becomes
+    ``sum(per-item loss) / num_items_in_batch``: exact under gradient accumulation and data parallelism.
+    Without it the value is used as it is, which is correct only at one micro-batch per step on one process.
+    """
+
+    def __init__(self, fn, kind: str, takes_outputs: bool | None = None, rescale: bool = False, width: int = 1):
         super().__init__()
-        self.fn, self.kind = fn, kind
+        self.fn, self.kind, self.rescale, self.width = fn, kind, rescale, width
+        self.takes_outputs = reads_model_output(fn) if takes_outputs is None else takes_outputs
+        self.task_kinds = getattr(fn, "task_kinds", None)
+        self.labels_like_prediction = True
+        if self.takes_outputs:
+            self._choose_label_shape()
+
+    def _choose_label_shape(self) -> None:
+        if self.kind != REGRESSION or int(self.width or 1) != 1:
+            return
+        if probe_item_mean(self, self.kind, self.width)[0]:
+            return
+        self.labels_like_prediction = False
+        if not probe_item_mean(self, self.kind, self.width)[0]:  # neither shape helps: the documented one
+            self.labels_like_prediction = True
+
+    def call(self, outputs, labels):
+        """The callable's own value on this micro-batch."""
+        if self.takes_outputs:
+            if self.labels_like_prediction:
+                labels = shaped_labels(logits_of(outputs), labels, self.kind)
+            return self.fn(outputs, labels)
+        try:
+            return self.fn(*_pair(logits_of(outputs), labels, self.kind))
+        except AttributeError as err:  # code we could not read that wants the output object after all
+            field = _NO_ATTRIBUTE.search(str(err))
+            if self.takes_outputs is not None or not field or not hasattr(outputs, field.group(1)):
+                raise
+            log.info("%s reads `.%s` of its first argument: it gets the model output from now on",
+                     getattr(self.fn, "__name__", type(self.fn).__name__), field.group(1))
+            self.takes_outputs = True
+            self._choose_label_shape()
+            return self.call(outputs, labels)
 
     def forward(self, outputs, labels, num_items_in_batch=None):
-        return self.fn(*_pair(logits_of(outputs), labels, self.kind))
+        value = self.call(outputs, labels)
+        if not self.rescale or num_items_in_batch is None:
+            return value
+        count = item_count(labels, self.kind)
+        if int(count) == 0:  # every label ignored: the mean is undefined; no loss, a zero gradient
+            return logits_of(outputs).sum() * 0.0
+        return normalize(value * count, count, num_items_in_batch)
+
+
+# ---------------------------------------------------------------------- is it a mean over items?
+def _probe_batch(kind: str, width: int, generator: torch.Generator):
+    """A synthetic micro-batch of 8 items for ``kind``: ``(logits, labels)``."""
+    n, t = 8, 5
+    c = max(int(width or 1), 1)
+    if kind == REGRESSION:
+        return torch.randn(n, c, generator=generator), torch.randn(n, generator=generator)  # one target each
+    if kind == MULTI_LABEL:
+        return torch.randn(n, c, generator=generator), torch.randint(0, 2, (n, c), generator=generator).float()
+    c = max(c, 2)
+    if kind in (TOKEN, CAUSAL_LM, SEQ2SEQ):  # padding (-100) in unequal amounts per row
+        labels = torch.randint(0, c, (n, t), generator=generator)
+        labels[torch.arange(n) % 3 == 0, -2:] = IGNORE_INDEX
+        labels[1, -1] = IGNORE_INDEX
+        return torch.randn(n, t, c, generator=generator), labels
+    return torch.randn(n, c, generator=generator), torch.randint(0, c, (n,), generator=generator)
+
+
+def _as_output(logits: torch.Tensor, kind: str):
+    from transformers.modeling_outputs import (
+        CausalLMOutput, Seq2SeqLMOutput, SequenceClassifierOutput, TokenClassifierOutput,
+    )
+
+    cls = {TOKEN: TokenClassifierOutput, CAUSAL_LM: CausalLMOutput, SEQ2SEQ: Seq2SeqLMOutput}.get(
+        kind, SequenceClassifierOutput)
+    return cls(logits=logits)
+
+
+def probe_item_mean(adapted: BatchMean, kind: str, width: int = 1) -> tuple[bool, str]:
+    """Whether ``adapted`` returns a mean over the items of its micro-batch: on a synthetic batch of 8 split
+    into 3 + 5, ``loss(batch) == (3-part items · loss(3-part) + 5-part items · loss(5-part)) / items``.
+    A sum, a batch statistic (RMSE, a correlation) or a mean that also counts padding fails. Returns
+    ``(verdict, what was seen)``."""
+    g = torch.Generator().manual_seed(0)
+    logits, labels = _probe_batch(kind, width, g)
+    parts = [(logits, labels), (logits[:3], labels[:3]), (logits[3:], labels[3:])]
+    try:
+        with torch.no_grad():
+            values = [adapted.call(_as_output(z, kind), y) for z, y in parts]
+    except Exception as err:  # noqa: BLE001  (the user's code on a made-up batch: anything can happen)
+        return False, f"it raised {type(err).__name__} on a probe batch: {_one_line(err)}"
+    if not all(torch.is_tensor(v) and v.numel() == 1 for v in values):
+        return False, "it did not return one number per batch"
+    full, a, b = (float(v) for v in values)
+    ca, cb = (float(item_count(y, kind)) for _, y in parts[1:])
+    expected = (ca * a + cb * b) / (ca + cb)
+    if not all(map(lambda v: v == v and abs(v) != float("inf"), (full, a, b))):
+        return False, "it was not finite on a probe batch"
+    if abs(a - b) <= 1e-3 * max(abs(a), abs(b), 1e-12):
+        return False, "its value did not change between two different probe batches, so losslab cannot tell"
+    if abs(full - expected) <= 1e-6 + 1e-4 * abs(expected):
+        return True, f"loss(batch) = {full:.6g} = the item-weighted mean of its two parts"
+    return False, (f"on a probe batch split in two, loss(batch) = {full:.6g} but the item-weighted mean of its "
+                   f"parts is {expected:.6g}")
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def as_compute_loss_func(loss, kind: str, accumulation_steps: int = 1, world_size: int = 1, name: str = "loss",
+                         width: int = 1):
+    """The callable to hand the Trainer as ``compute_loss_func`` (None: the model computes its own loss).
+
+    ``width`` is the head's number of outputs (the task's labels), for the probe's synthetic batch.
+    """
+    from losslab.losses.trainer_loss import TrainerLoss
+
+    if getattr(loss, "uses_model_loss", False):
+        return None
+    if isinstance(loss, TrainerLoss):
+        return loss.bind(kind, accumulation_steps, world_size, name)
+    target = loss.forward if isinstance(loss, torch.nn.Module) else loss
+    if takes_num_items(target):
+        return loss
+    if isinstance(getattr(loss, "reduction", None), str):
+        return SumReduced(loss, kind)
+    adapted = BatchMean(loss, kind, width=width)
+    if accumulation_steps <= 1 and world_size <= 1:
+        return adapted  # one micro-batch per step on one process: its own mean is the right value
+    declared = getattr(loss, "item_mean", None)
+    if declared is None:
+        ok, seen = probe_item_mean(adapted, kind, width)
+    else:
+        ok, seen = bool(declared), f"it declares item_mean = {bool(declared)}"
+    if ok:
+        log.info("loss=%s (%s) returns a mean over its micro-batch's items (%s): losslab multiplies it by "
+                 "items / num_items_in_batch, exact under accumulation", name, type(loss).__name__, seen)
+        adapted.rescale = True
+        return adapted
+    steps = accumulation_steps * world_size
+    raise UsageError(
+        f"loss={name} ({type(loss).__name__}) returns one number per micro-batch with no `reduction` to switch to "
+        f"a sum, and it is not a mean over its items that losslab could rescale ({seen}). With "
+        f"gradient_accumulation_steps={accumulation_steps} on {world_size} process(es) its gradients would be "
+        f"about {steps}x too large. Give it the Trainer's signature (outputs, labels, num_items_in_batch) and "
+        "return sum(per-item loss) / num_items_in_batch, give it a `reduction` attribute losslab can set to "
+        "'sum', or set `item_mean = True` on it if it is a mean over the items of its batch."
+    )
 
 
 class LevelsFromDistribution(torch.nn.Module):
@@ -88,23 +358,3 @@ class LevelsFromDistribution(torch.nn.Module):
     def forward(self, outputs, labels, num_items_in_batch=None):
         n = None if num_items_in_batch is None else num_items_in_batch / self.num_levels
         return self.loss(outputs, self.levels(labels), num_items_in_batch=n)
-
-
-def as_compute_loss_func(loss, kind: str, accumulation_steps: int = 1, world_size: int = 1, name: str = "loss"):
-    """The callable to hand the Trainer as ``compute_loss_func`` (None: the model computes its own loss)."""
-    if getattr(loss, "uses_model_loss", False):
-        return None
-    target = loss.forward if isinstance(loss, torch.nn.Module) else loss
-    if takes_num_items(target):
-        return loss
-    if isinstance(getattr(loss, "reduction", None), str):
-        return SumReduced(loss, kind)
-    if accumulation_steps > 1 or world_size > 1:
-        raise UsageError(
-            f"loss={name} ({type(loss).__name__}) takes (logits, labels) and returns a batch mean, with no "
-            f"`reduction` argument to switch to a sum. With gradient_accumulation_steps={accumulation_steps} on "
-            f"{world_size} process(es) its gradients would be {accumulation_steps * world_size}x too large. "
-            "Give it the Trainer's signature (outputs, labels, num_items_in_batch) and return "
-            "sum(per-item loss) / num_items_in_batch, or a `reduction` attribute losslab can set to 'sum'."
-        )
-    return BatchMean(loss, kind)

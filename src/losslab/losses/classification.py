@@ -7,6 +7,7 @@ classification: every real token is an item, padding and sub-word positions (-10
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -209,7 +210,9 @@ class Poly1(Loss):
 
 
 class MultiMargin(_ClassWeighted):
-    """Multi-class hinge (Crammer-Singer style as in torch): p=1 hinge, p=2 squared hinge."""
+    """Multi-class hinge, Weston–Watkins as torch's ``MultiMarginLoss``: every wrong class that comes within
+    the margin of the true one adds to the loss, the sum divided by C; p=1 hinge, p=2 squared hinge.
+    ``loss=hinge`` is the Crammer–Singer form (only the best wrong class counts)."""
 
     task_kinds = KINDS
     formula = "Σ_{c≠y} max(0, m − z_y + z_c)^p / C"
@@ -231,6 +234,48 @@ class MultiMargin(_ClassWeighted):
         total = F.multi_margin_loss(z[keep], y[keep], p=self.p, margin=self.margin,
                                     weight=self.weight_tensor(z), reduction="sum")
         return total, keep.sum()
+
+
+class Hinge(Loss):
+    """Multi-class hinge, Crammer–Singer as scikit-learn's ``hinge_loss``: the true class's logit must beat the
+    best wrong class by the margin.
+
+    With two classes it is the binary hinge ``max(0, m − t·f)`` of the decision ``f = z₁ − z₀``, ``t = ±1``
+    (Keras' ``hinge`` on one logit). Compared with ``multi_margin`` (Weston–Watkins, a sum over every wrong
+    class divided by C) only the closest wrong class is penalized, and the value is not divided by C.
+    """
+
+    task_kinds = KINDS
+    power: ClassVar[int] = 1
+    formula = "max(0, m − z_y + max_{c≠y} z_c)"
+    paper = "Crammer & Singer, JMLR 2001"
+    reference = "sklearn.metrics.hinge_loss (binary on z₁ − z₀, and multi-class); NumPy closed form"
+
+    def __init__(self, margin: float = 1.0):
+        super().__init__()
+        if margin < 0:
+            raise ValueError(f"hinge: margin must be >= 0, got {margin}")
+        self.margin = float(margin)
+
+    def sum_and_count(self, logits, labels):
+        z, y = flatten(logits, labels)
+        keep = y != IGNORE_INDEX
+        zk, yk = z[keep], y[keep]
+        is_true = F.one_hot(yk, z.size(-1)).bool()
+        true = zk.masked_select(is_true)
+        best_wrong = zk.masked_fill(is_true, float("-inf")).amax(-1)
+        per_item = (self.margin - true + best_wrong).clamp_min(0) ** self.power
+        return per_item.sum(), keep.sum()
+
+
+class SquaredHinge(Hinge):
+    """Squared multi-class hinge (Crammer–Singer): ``hinge`` squared per item, a smooth penalty (the L2-SVM loss;
+    Keras' ``squared_hinge`` for two classes)."""
+
+    power = 2
+    formula = "max(0, m − z_y + max_{c≠y} z_c)²"
+    paper = "Crammer & Singer, JMLR 2001; squared: the L2-SVM loss"
+    reference = "sklearn.metrics.hinge_loss per item, squared; NumPy closed form"
 
 
 class Dice(Loss):

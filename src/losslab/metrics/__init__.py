@@ -3,6 +3,7 @@ offline). One suite per problem kind, independent of the loss, so runs with diff
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 SUITES_DIR = Path(__file__).resolve().parent
@@ -12,8 +13,10 @@ def suites() -> list[str]:
     return sorted(p.name for p in SUITES_DIR.iterdir() if (p / f"{p.name}.py").is_file())
 
 
+@functools.lru_cache(maxsize=None)
 def load(name: str):
-    """The ``evaluate`` module of a suite, loaded from its local folder."""
+    """The ``evaluate`` module of a suite, loaded from its local folder (once per process: the jobs of a sweep
+    that run in one process share it)."""
     import evaluate
 
     if name not in suites():
@@ -91,9 +94,24 @@ def next_token_nll(logits, labels):
     return torch.where(keep, nll, torch.full_like(nll, -1.0))
 
 
-# Suite metrics where smaller is better; every other metric a suite reports is better when larger.
+# The one source of truth for a metric's direction. The Trainer's ``greater_is_better`` (conf/trainer), the
+# ``task.greater_is_better`` the sweepers read (conf/task, conf/hparams_search: through the
+# ``${losslab.greater_is_better:<metric>}`` resolver) and the report all follow from these two sets; a user
+# who sets a direction against them is refused by ``preflight``. Every metric a suite reports is in one of
+# them (per-label ``f1_<label>`` / ``ap_<label>`` are better when larger); tests/test_metrics.py checks it.
 LOWER_IS_BETTER = frozenset({"mse", "rmse", "mae", "log_loss", "ece", "kl", "level_mae", "nll", "perplexity"})
+HIGHER_IS_BETTER = frozenset({
+    "pearson", "spearman", "r2", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "lrap", "macro_ap",
+    "precision", "recall", "f1", "rougeL", "chrf", "exact_match",
+})
+_HIGHER_PREFIXES = ("f1_", "ap_")
 
 
 def greater_is_better(metric: str) -> bool:
+    """Whether a larger value of a suite's metric is better (``mae``: False). Unknown names count as larger."""
     return metric not in LOWER_IS_BETTER
+
+
+def has_direction(metric: str) -> bool:
+    """Whether ``metric``'s direction is declared here (not merely assumed)."""
+    return metric in LOWER_IS_BETTER or metric in HIGHER_IS_BETTER or metric.startswith(_HIGHER_PREFIXES)

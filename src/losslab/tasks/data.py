@@ -180,7 +180,19 @@ def _labels(ds, task, files):
     return ds, names
 
 
-def _tokenizer_id(tokenizer) -> str:
+_SHARED: dict = {}
+
+
+def shared(key: tuple, build):
+    """``build()``, once per process for each ``key``: the jobs of a sweep that run in one process (Hydra's basic
+    launcher) share their loaded and tokenized splits instead of reading and tokenizing them again.
+    Callers must not modify what they get."""
+    if key not in _SHARED:
+        _SHARED[key] = build()
+    return _SHARED[key]
+
+
+def tokenizer_id(tokenizer) -> str:
     """A content hash of the tokenizer, so the tokenized-data cache is keyed on what the tokenizer does.
 
     A fast tokenizer's serialized state records the truncation/padding of its last call, so hashing it as
@@ -197,8 +209,24 @@ def _tokenizer_id(tokenizer) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}:{blob}".encode()).hexdigest()[:16]
 
 
-def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
-    """Tokenize every split into ``input_ids``/``attention_mask``/``labels`` (cached by ``datasets``).
+LENGTH = "length"  # tokens per row: the Trainer's train_sampling_strategy=group_by_length reads this column
+ITEM = "item"  # a row's index within its split as loaded, kept when a split is put in length order
+
+
+def _with_length(enc):
+    enc[LENGTH] = [len(ids) for ids in enc["input_ids"]]
+    return enc
+
+
+def in_length_order(split):
+    """The split with each row's index as ``item``, sorted by length: evaluated in this order, batches are
+    padded to almost nothing (the metric suites do not depend on the order; ``item`` maps rows back)."""
+    return split.add_column(ITEM, list(range(len(split)))).sort(LENGTH)  # a stable sort
+
+
+def encode(ds, tokenizer, task, eval_in_length_order: bool = False) -> "datasets.DatasetDict":
+    """Tokenize every split into ``input_ids``/``attention_mask``/``labels`` and each row's ``length`` (cached
+    by ``datasets``).
 
     The cache key is the split's fingerprint plus the tokenizer's content and the encoding settings, so a
     second run with the same data and tokenizer reads the cached Arrow file instead of tokenizing again.
@@ -218,7 +246,7 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
         # causal LM: the labels are the tokens (the loss shifts them); padding becomes -100 in the collator
         enc["labels"] = [list(ids) for ids in enc["input_ids"]] if kind == CAUSAL_LM else \
             [convert(v) for v in batch[label]]
-        return enc
+        return _with_length(enc)
 
     def tokenize_pairs(batch):
         """Source text in, target text out: the target's tokens without its leading [CLS] (the decoder starts
@@ -228,7 +256,7 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
         first = tokenizer.cls_token_id
         enc["labels"] = [ids[1:] if first is not None and ids and ids[0] == first else ids
                          for ids in target["input_ids"]]
-        return enc
+        return _with_length(enc)
 
     def tokenize_words(batch):
         """Words split into word pieces: a word's tag goes on its first piece; the other pieces and the special
@@ -241,17 +269,20 @@ def encode(ds, tokenizer, task) -> "datasets.DatasetDict":
                 aligned.append(IGNORE_INDEX if word is None or word == previous else int(tags[word]))
                 previous = word
             enc["labels"].append(aligned)
-        return enc
+        return _with_length(enc)
 
-    tok_id = _tokenizer_id(tokenizer)
+    tok_id = tokenizer_id(tokenizer)
     out = {}
     for split, part in ds.items():
         fingerprint = Hasher.hash([part._fingerprint, tok_id, max_length, text, pair, label, kind,
-                                   task.get("max_target_length"), "v1"])
+                                   task.get("max_target_length"), "v2"])
         out[split] = part.map(
             tokenize_words if kind == TOKEN else tokenize_pairs if kind == SEQ2SEQ else tokenize, batched=True, remove_columns=part.column_names,
             new_fingerprint=fingerprint, desc=f"tokenize {split}",
         )
+    if eval_in_length_order:  # evaluated in length order: batches padded to almost nothing
+        for split in ("validation", "test"):
+            out[split] = in_length_order(out[split])
     import datasets
 
     return datasets.DatasetDict(out)

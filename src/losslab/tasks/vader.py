@@ -10,7 +10,8 @@ source distribution by :func:`build`:
     python -m losslab.tasks.vader <vaderSentiment-3.3.2.tar.gz or hutto_ICWSM_2014.tar.gz> [out_dir]
 
 The split is a pure function of the sentence text (SHA-256 of the whitespace-normalised, lower-cased text,
-80 / 10 / 10), so it never changes between runs, machines or library versions, and the 84 sentences that
+80 / 10 / 10; ``task.split_seed`` salts it for another split, see :func:`load`), so it never changes between
+runs, machines or library versions, and the 84 sentences that
 occur twice in the corpus always fall into the same split (no train/test leakage). Within a split the rows
 are in a fixed pseudo-random order (SHA-256 of the id), so any first N rows mix all four sources.
 """
@@ -31,10 +32,14 @@ SPLITS = ("train", "validation", "test")
 _CORPUS_TAR = "additional_resources/hutto_ICWSM_2014.tar.gz"
 
 
-def split_of(text: str) -> str:
-    """The fixed split of a sentence: 80% train, 10% validation, 10% test by a hash of its text."""
-    key = " ".join(text.lower().split()).encode("utf-8")
-    bucket = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % 100
+def split_of(text: str, split_seed: int = 0) -> str:
+    """The split of a sentence: 80% train, 10% validation, 10% test by a hash of its text. ``split_seed`` salts
+    the hash (``task.split_seed``): 0 is the fixed split shipped with losslab, any other value another split of
+    the same sentences (duplicates still together), so a study can sweep splits as well as seeds."""
+    key = " ".join(text.lower().split())
+    if split_seed:
+        key = f"{int(split_seed)}\x00{key}"
+    bucket = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % 100
     return "train" if bucket < 80 else "validation" if bucket < 90 else "test"
 
 
@@ -97,6 +102,26 @@ def build(archive: str | Path, out_dir: str | Path) -> dict[str, int]:
             for r in rows:
                 gz.write((json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
     return counts
+
+
+def load(train: str, validation: str, test: str, split_seed: int = 0):
+    """The shipped splits as a ``DatasetDict`` (``task.data.loader``); with a ``split_seed`` other than 0 the
+    23,703 sentences are split again by the salted hash, each split in the same fixed pseudo-random order."""
+    import datasets
+
+    files = {"train": str(train), "validation": str(validation), "test": str(test)}
+    ds = datasets.load_dataset("json", data_files=files)
+    if not split_seed:
+        return ds
+    rows = [r for split in SPLITS for r in ds[split]]
+    out = {}
+    for split in SPLITS:
+        part = sorted((r for r in rows if split_of(r["text"], split_seed) == split),
+                      key=lambda r: hashlib.sha256(r["id"].encode("utf-8")).digest())
+        for r in part:
+            r["split"] = split
+        out[split] = datasets.Dataset.from_list(part, features=ds["train"].features)
+    return datasets.DatasetDict(out)
 
 
 def polarity(data, threshold: float = 0.5, source_column: str = "rating", label_column: str = "label"):

@@ -1,0 +1,296 @@
+"""Preflight checks of values and places (called from :func:`losslab.preflight.check`, before any data or
+model loads): every config value has its type and range, the model's folder or hub id can be found, and the
+MLflow store can be written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from losslab.errors import ConfigError
+
+SEED_MAX = 2**32 - 1
+
+
+def _int(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _float(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _bool(value) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+# TrainingArguments fields with a range: (test, what the value must be)
+_TRAINER_RANGES = {
+    "max_steps": (lambda v: v == -1 or v > 0, "-1 (train num_train_epochs) or a positive number of steps"),
+    "num_train_epochs": (lambda v: v > 0, "positive"),
+    "per_device_train_batch_size": (lambda v: v >= 1, "at least 1"),
+    "per_device_eval_batch_size": (lambda v: v >= 1, "at least 1"),
+    "gradient_accumulation_steps": (lambda v: v >= 1, "at least 1"),
+    "learning_rate": (lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "logging_steps": (lambda v: v > 0, "positive (a float < 1: a fraction of the training steps)"),
+    "eval_steps": (lambda v: v > 0, "positive (a float < 1: a fraction of the training steps)"),
+    "save_steps": (lambda v: v > 0, "positive (a float < 1: a fraction of the training steps)"),
+    "save_total_limit": (lambda v: v >= 1, "at least 1"),
+    "seed": (lambda v: 0 <= v <= SEED_MAX, f"an integer in 0..{SEED_MAX}"),
+    "data_seed": (lambda v: 0 <= v <= SEED_MAX, f"an integer in 0..{SEED_MAX}"),
+}
+
+_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _typed(value, kinds: set):
+    """``value`` converted to the first of ``kinds`` (int, float, bool) it fits, or raise ValueError."""
+    for kind in (bool, int, float):
+        if kind in kinds:
+            out = {bool: _bool, int: _int, float: _float}[kind](value)
+            if out is not None:
+                return out
+    raise ValueError
+
+
+def _simple_kinds(annotation) -> tuple[set, bool]:
+    """The plain kinds (int, float, bool) an annotation allows, and whether it allows None; an empty set when
+    it allows anything else too (a str, an enum, a list: not checked here)."""
+    import types
+    import typing
+
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    optional = type(None) in args
+    kinds = {a for a in args if a is not type(None)}
+    return (kinds if kinds and kinds <= {int, float, bool} else set()), optional
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Types and ranges of the values that are read as numbers: ``seed``, ``task.max_*_samples``,
+    ``task.max_length`` and every ``trainer.<field>`` of a numeric or boolean type."""
+    seed = _int(cfg.get("seed"))
+    if seed is None or not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"seed={cfg.get('seed')} must be an integer in 0..{SEED_MAX}")
+    for key in ("max_train_samples", "max_eval_samples", "max_test_samples", "max_length", "max_target_length"):
+        if key not in cfg.task:
+            continue
+        value = cfg.task.get(key)
+        if value is None and key != "max_length":
+            continue
+        n = _int(value)
+        if n is None or n < 1:
+            what = "null (all rows) or " if key.startswith("max_") and key.endswith("samples") else ""
+            raise ConfigError(f"task.{key}={value} must be {what}a whole number >= 1")
+    _check_trainer_values(cfg)
+
+
+def _check_trainer_values(cfg: DictConfig) -> None:
+    import typing
+
+    from transformers import Seq2SeqTrainingArguments, TrainingArguments
+
+    from losslab.losses.base import SEQ2SEQ
+
+    kind = Seq2SeqTrainingArguments if cfg.task.kind == SEQ2SEQ else TrainingArguments
+    hints = typing.get_type_hints(kind)
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    for key, value in trainer.items():
+        if key not in hints:
+            continue  # not a field: check_trainer says so
+        kinds, optional = _simple_kinds(hints[key])
+        if not kinds:
+            continue
+        if value is None:
+            if optional:
+                continue
+            raise ConfigError(f"trainer.{key} needs a value: {_NAMES[min(kinds, key=str)]} "
+                              f"(transformers.{kind.__name__}.{key})")
+        try:
+            typed = _typed(value, kinds)
+        except ValueError:
+            names = " or ".join(sorted({_NAMES[k] for k in kinds}))
+            raise ConfigError(f"trainer.{key}={value!r} is not {names} "
+                              f"(transformers.{kind.__name__}.{key})") from None
+        rule = _TRAINER_RANGES.get(key)
+        if rule and not isinstance(typed, bool) and not rule[0](typed):
+            raise ConfigError(f"trainer.{key}={value} must be {rule[1]}")
+
+
+def check_loss_values(cfg: DictConfig, name: str) -> None:
+    """A loss's numeric and boolean knobs have their type (from its signature: annotations, else defaults),
+    named by field: ``loss.delta='abc' is not a number (huber's delta)``."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    target = cfg.loss.get("_target_")
+    try:
+        obj = get_object(target)
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError, ImportError, AttributeError):
+        return
+    for key in cfg.loss:
+        if str(key).startswith("_") or key not in params:
+            continue
+        value = OmegaConf.to_container(cfg.loss, resolve=True)[key]
+        param = params[key]
+        kinds, optional = _simple_kinds(param.annotation) if param.annotation is not inspect.Parameter.empty \
+            else (set(), False)
+        default = param.default
+        if not kinds and default is not inspect.Parameter.empty and default is not None:
+            kinds = {bool} if isinstance(default, bool) else {int, float} if isinstance(default, (int, float)) \
+                else set()
+        if not kinds or (value is None and (optional or default is None)):
+            continue
+        try:
+            _typed(value, kinds | ({float} if int in kinds else set()))
+        except ValueError:
+            names = " or ".join(sorted({_NAMES[k] for k in kinds} - ({"an integer"} if float in kinds else set())))
+            raise ConfigError(f"loss.{key}={value!r} is not {names} ({name}'s {key}"
+                              f"{'' if default is inspect.Parameter.empty else f', default {default}'})") from None
+
+
+# model ------------------------------------------------------------------------------------------------------
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith(("/", "./", "../", "~")) or os.sep in spec and Path(spec).expanduser().exists() \
+        or spec.count("/") > 1
+
+
+def check_model(cfg: DictConfig) -> None:
+    """``model.name_or_path`` / ``model.tokenizer``: a folder that exists, an installed package's folder
+    (``pkg:``), or a hub id that can be had (with ``HF_HUB_OFFLINE=1``: already in the local cache)."""
+    from losslab.paths import package_path
+
+    for key in ("name_or_path", "tokenizer"):
+        spec = cfg.model.get(key)
+        if not spec:
+            continue
+        spec = str(spec)
+        try:
+            resolved = package_path(spec)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"model.{key}: {exc}") from None
+        if spec.startswith("pkg:"):
+            continue
+        if _looks_like_path(resolved):
+            folder = Path(resolved).expanduser()
+            if not folder.is_dir():
+                what = "is a file, not a folder" if folder.exists() else "no such folder"
+                raise ConfigError(f"model.{key}={spec}: {what} (a local model is a folder with config.json; "
+                                  "a hub model is <org>/<name>)")
+            continue
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not _cached(resolved):
+            raise ConfigError(f"model.{key}={spec}: not in the local cache and HF_HUB_OFFLINE=1; unset "
+                              "HF_HUB_OFFLINE to download it once, or give a local folder")
+
+
+def _cached(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return True
+    try:
+        for name in ("config.json", "tokenizer_config.json", "tokenizer.json", "vocab.txt"):
+            found = try_to_load_from_cache(repo_id, name)
+            if isinstance(found, str):
+                return True
+    except Exception:  # an id the hub library refuses: transformers will say why
+        return True
+    return False
+
+
+# store ------------------------------------------------------------------------------------------------------
+
+def check_store(cfg: DictConfig) -> None:
+    """The MLflow store can be written, before anything loads: for a sqlite store, its folder can exist (no
+    file in the way), it is not read-only, and a writer holding its lock lets go within ``tracking.busy_wait``
+    seconds (default 30); then the store and experiment are created (once, under a file lock)."""
+    from losslab import tracking
+    from losslab.faults import StoreError
+
+    uri = str(cfg.tracking.uri)
+    path = tracking.sqlite_path(uri)
+    wait = float(cfg.tracking.get("busy_wait", 30) or 0)
+    if path is not None:
+        _check_sqlite(path, wait)
+    try:
+        tracking.ensure_experiment(uri, cfg.tracking.experiment, cfg.tracking.get("artifact_location"))
+    except TimeoutError as exc:
+        raise StoreError(f"{exc}; another job is creating it") from None
+
+
+def _check_sqlite(path: Path, wait: float) -> None:
+    import sqlite3
+
+    from losslab.faults import StoreError
+
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            if parent != path and not parent.is_dir():
+                raise StoreError(f"the MLflow store {path} cannot be created: {parent} is a file, not a folder "
+                                 "(set tracking.uri=sqlite:///<folder>/mlflow.db or paths.output_dir)")
+            if parent == path and path.is_dir():
+                raise StoreError(f"the MLflow store {path} is a folder; tracking.uri must name a file")
+            break
+    target = path if path.exists() else next(p for p in path.parents if p.exists())
+    if not path.exists():
+        probe = target / f".losslab-write-test-{os.getpid()}"
+        try:
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(f"the MLflow store {path} cannot be created: {target} is not writable "
+                             f"({exc.strerror})") from None
+        return
+    try:
+        con = sqlite3.connect(str(path), timeout=wait)
+    except sqlite3.Error as exc:
+        raise StoreError(f"the MLflow store {path} cannot be opened: {exc}") from None
+    try:
+        con.execute("BEGIN IMMEDIATE")  # waits up to `wait` s for another writer to let go
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        con.execute(f"PRAGMA user_version = {int(version)}")  # a write: fails on a read-only store
+        con.rollback()
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            raise StoreError(f"the MLflow store {path} is locked by another writer and was still locked after "
+                             f"{wait:.0f} s (tracking.busy_wait); try again when it is done") from None
+        if "readonly" in text or "read-only" in text or "read only" in text:
+            raise StoreError(f"the MLflow store {path} is read-only; make it writable or point tracking.uri "
+                             "(or paths.output_dir) elsewhere") from None
+        raise StoreError(f"the MLflow store {path} cannot be written: {exc}") from None
+    finally:
+        con.close()

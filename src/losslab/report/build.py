@@ -1,0 +1,267 @@
+"""A sweep's report from the MLflow store: rows, cells with both intervals, flags, comparisons with the best."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import statistics
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from losslab.metrics import greater_is_better
+from losslab.report import flags as rules
+from losslab.report import stats
+from losslab.report.rows import Row, group, split_key, suite_metrics
+
+RESAMPLES = 1000
+SLOW_RESAMPLES = 200  # for a suite scored by the suite itself on each resample (generation)
+VALIDATION = "objective"  # each run's validation objective of the tested (best) checkpoint, as a metric
+TUNED = "tuned_"  # multi-label metrics at per-label thresholds chosen on validation (computed from predictions)
+_TUNED_OF = ("macro_f1", "micro_f1")
+
+
+@dataclass
+class Cell:
+    mean: float
+    seed_low: float
+    seed_high: float
+    test_low: float = math.nan
+    test_high: float = math.nan
+    n: int = 0
+
+
+@dataclass
+class Report:
+    parent_id: str
+    objective: str
+    suite: str
+    metrics: list[str]
+    rows: list[Row]
+    failed: list
+    cells: dict = field(default_factory=dict)  # (row label, metric) -> Cell
+    validation: dict = field(default_factory=dict)  # row label -> Cell (the objective on validation)
+    ranking: dict = field(default_factory=dict)  # metric -> row labels: rankable ones best first, then flagged
+    best_rows: dict = field(default_factory=dict)  # metric -> the best row that may be ranked, or None
+    comparisons: dict = field(default_factory=dict)  # (row label, metric) -> stats.Difference (row - best)
+    flags: dict = field(default_factory=dict)  # row label -> [reasons]
+    notes: list = field(default_factory=list)
+    resamples: int = 0  # item bootstrap resamples (0: no per-item predictions)
+    files: list = field(default_factory=list)
+
+    def best(self, metric: str) -> str | None:
+        return self.best_rows.get(metric)
+
+    def row(self, label: str) -> Row:
+        return next(r for r in self.rows if r.label == label)
+
+
+def items_module():
+    from losslab.report import items
+
+    return items
+
+
+def label_names(runs: list) -> list[str] | None:
+    params = runs[0].data.params if runs else {}
+    names = sorted(((int(k.split(".")[-1]), v) for k in params if k.startswith("task.label.")
+                    and k.split(".")[-1].isdigit() for v in [params[k]]))
+    return [v for _, v in names] or None
+
+
+@contextlib.contextmanager
+def _quiet_downloads():
+    """No progress bar per downloaded artifact (one per run would fill the sweep's summary)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def _download(uri: str, run_id: str, split: str, folder: str):
+    from mlflow.tracking import MlflowClient
+
+    from losslab import predictions
+
+    try:
+        path = MlflowClient(tracking_uri=uri).download_artifacts(
+            run_id, f"{predictions.ARTIFACT_DIR}/{split}.parquet", folder)
+    except Exception:  # an older run: no predictions artifact
+        return None
+    items, preds, labels = predictions.read(path)
+    order = np.argsort(items, kind="mergesort")
+    return items[order], preds[order], labels[order]
+
+
+def _histories(uri: str, runs: list, key: str) -> dict[str, list[float]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    return {r.info.run_id: [m.value for m in sorted(client.get_metric_history(r.info.run_id, key),
+                                                     key=lambda m: (m.step, m.timestamp))] for r in runs}
+
+
+def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resamples: int) -> dict:
+    """run id -> metric -> (resamples,) values; the runs of one split (and one set of test items) share the
+    resampled items."""
+    from losslab.report import items
+
+    groups: dict[tuple, list] = {}
+    for row in report.rows:
+        for run in row.runs:
+            if run.info.run_id in preds:
+                ids = preds[run.info.run_id][0]
+                digest = hashlib.sha256(np.ascontiguousarray(ids).tobytes()).hexdigest()
+                groups.setdefault((split_key(run), digest), []).append(run)
+    out = {}
+    for key, runs in groups.items():
+        rng = np.random.default_rng(zlib.crc32(repr(key).encode()))
+        counts = stats.resample_counts(len(preds[runs[0].info.run_id][0]), resamples, rng)
+        for run in runs:
+            _, p, y = preds[run.info.run_id]
+            reps = items.replicates(report.suite, p, y, counts, names)
+            th = thresholds.get(run.info.run_id)
+            if th is not None:
+                tuned = items.replicates(report.suite, p, y, counts, names, thresholds=th)
+                reps.update({TUNED + m: tuned[m] for m in _TUNED_OF if m in tuned})
+            out[run.info.run_id] = reps
+    return out
+
+
+def build(uri: str, parent_id: str, resamples: int = RESAMPLES) -> Report:
+    from losslab import tracking
+
+    finished, failed = tracking.latest_per_job(tracking.children(uri, parent_id))
+    params = finished[0].data.params if finished else {}
+    objective = next((r.data.params.get("task.objective") for r in finished), None) or ""
+    suite = params.get("task.metrics", "")
+    metrics = suite_metrics(finished)
+    if objective in metrics:  # the objective first
+        metrics = [objective] + [m for m in metrics if m != objective]
+    report = Report(parent_id, objective, suite, metrics, group(finished), failed)
+    names = label_names(finished)
+
+    # per-item predictions (test; validation for thresholds), when every run logged them
+    preds, val, thresholds = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+        for i, run in enumerate(finished):
+            got = _download(uri, run.info.run_id, "test", f"{tmp}/{i}")
+            if got is not None:
+                preds[run.info.run_id] = got
+                if suite == "multilabel":
+                    val[run.info.run_id] = _download(uri, run.info.run_id, "validation", f"{tmp}/{i}")
+    if finished and len(preds) < len(finished):
+        report.notes.append(f"{len(finished) - len(preds)} of {len(finished)} runs have no per-item test "
+                            "predictions (runs made before they were logged): their cells have no test interval "
+                            "and their comparisons use the seeds alone.")
+    if suite == "multilabel" and val and all(v is not None for v in val.values()):
+        from losslab.metrics.thresholds import choose
+        from losslab.report import items
+
+        for run_id, (_, p, y) in val.items():
+            thresholds[run_id] = choose(p, y)
+            _, tp, ty = preds[run_id]
+            full = items.replicates(suite, tp, ty, np.ones((1, len(ty))), names, thresholds=thresholds[run_id])
+            run = next(r for r in finished if r.info.run_id == run_id)
+            # in memory only (the store is not written): the tuned metrics join the run's test metrics
+            run.data.metrics.update({f"test_{TUNED}{m}": float(full[m][0]) for m in _TUNED_OF})
+        report.metrics += [TUNED + m for m in _TUNED_OF if all(f"test_{TUNED}{m}" in r.data.metrics
+                                                               for r in finished)]
+    if preds and not items_module().vectorized(suite):  # the suite itself per resample: slow, fewer resamples
+        resamples = min(resamples, SLOW_RESAMPLES)
+    reps = _item_replicates(report, preds, names, thresholds, resamples) if preds else {}
+    report.resamples = resamples if reps else 0
+
+    _cells(report, reps)
+    _flags(report, uri, preds, names)
+    _rank_and_compare(report, reps)
+    return report
+
+
+def _row_replicates(row: Row, metric: str, reps: dict):
+    """(resamples,) the row's mean over seeds on each item resample; None unless every run has them."""
+    got = [reps.get(r.info.run_id, {}).get(metric) for r in row.runs if f"test_{metric}" in r.data.metrics]
+    if not got or any(g is None for g in got):
+        return None
+    return np.mean(np.stack(got), axis=0)
+
+
+def _cells(report: Report, reps: dict) -> None:
+    for row in report.rows:
+        for m in report.metrics:
+            values = row.values(m)
+            mean, lo, hi = stats.t_interval(values.values())
+            cell = Cell(mean, lo, hi, n=len(values))
+            rep = _row_replicates(row, m, reps)
+            if rep is not None:
+                cell.test_low, cell.test_high = stats.percentile_interval(rep)
+            report.cells[(row.label, m)] = cell
+        values = row.values(VALIDATION, prefix="")
+        mean, lo, hi = stats.t_interval(values.values())
+        report.validation[row.label] = Cell(mean, lo, hi, n=len(values))
+
+
+def _flags(report: Report, uri: str, preds: dict, names) -> None:
+    for row in report.rows:
+        reasons = []
+        bad = [(r, why) for r in row.runs if r.info.run_id in preds
+               for why in [rules.degenerate(report.suite, preds[r.info.run_id][1], preds[r.info.run_id][2], names)]
+               if why]
+        if bad:
+            reasons.append(f"degenerate ({len(bad)} of {len(row.runs)} seeds): {bad[0][1]}")
+        elif report.suite == "regression" and any(
+                not math.isfinite(r.data.metrics.get("test_pearson", 0.0)) for r in row.runs):
+            reasons.append("degenerate: constant predictions (test pearson undefined)")
+        if report.objective:
+            hist = _histories(uri, row.runs, f"eval_{report.objective}")
+            why = rules.not_converged(list(hist.values()), greater_is_better(report.objective))
+            if why:
+                reasons.append(f"not converged: {why}")
+        if reasons:
+            report.flags[row.label] = reasons
+    stds = {}
+    for row in report.rows:
+        values = list(row.values(report.objective).values())
+        if len(values) >= 2:
+            stds[row.label] = statistics.stdev(values)
+    for label, why in rules.seeds_disagree(stds).items():
+        report.flags.setdefault(label, []).append(why)
+
+
+def _rank_and_compare(report: Report, reps: dict) -> None:
+    pending = []
+    for m in report.metrics:
+        up = greater_is_better(m)
+        scored = [row for row in report.rows if math.isfinite(report.cells[(row.label, m)].mean)]
+
+        def key(row):
+            return report.cells[(row.label, m)].mean * (-1 if up else 1)
+
+        ok = sorted((r for r in scored if r.label not in report.flags), key=key)
+        flagged = sorted((r for r in scored if r.label in report.flags), key=key)
+        report.ranking[m] = [r.label for r in ok + flagged]
+        report.best_rows[m] = ok[0].label if ok else None
+        if not ok:
+            continue
+        best = ok[0]
+        best_rep = _row_replicates(best, m, reps)
+        for row in scored:
+            if row is best:
+                continue
+            rep = _row_replicates(row, m, reps)
+            item_diffs = rep - best_rep if rep is not None and best_rep is not None else None
+            diff = stats.compare(row.values(m), best.values(m), item_diffs)
+            report.comparisons[(row.label, m)] = diff
+            pending.append(diff)
+    for diff, p in zip(pending, stats.holm([d.p for d in pending])):
+        diff.p_adjusted = p

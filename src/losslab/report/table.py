@@ -1,0 +1,275 @@
+"""The report as text: the table (Markdown or the terminal's), the comparison with the best, the one-line answer,
+and ``report.md``."""
+
+from __future__ import annotations
+
+import math
+
+from losslab.metrics import greater_is_better
+from losslab.report import stats
+from losslab.report.build import TUNED, VALIDATION, Report
+from losslab.report.rows import SEED_KEYS
+
+VERSION = 2  # printed in every report.md: the committed studies say which report built them
+
+_FLAG_SHORT = {"degenerate": "degenerate", "not converged": "not converged", "seeds disagree": "seeds disagree"}
+
+
+def arrow(metric: str) -> str:
+    return "↑" if greater_is_better(metric) else "↓"
+
+
+def _f(x: float) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
+def _interval(lo: float, hi: float) -> str:
+    return f"[{_f(lo)}, {_f(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+
+
+def _half(lo: float, hi: float) -> str:
+    return f"±{(hi - lo) / 2:.4f}" if math.isfinite(lo) and math.isfinite(hi) else ""
+
+
+def flag_words(report: Report, label: str) -> str:
+    return ", ".join(dict.fromkeys(_FLAG_SHORT.get(r.split(":")[0].split(" (")[0], r.split(":")[0])
+                                   for r in report.flags.get(label, [])))
+
+
+def cell(report: Report, label: str, metric: str, markdown: bool = True) -> str:
+    c = report.cells.get((label, metric))
+    if c is None or not math.isfinite(c.mean):
+        return "–"
+    best = report.best(metric) == label and len(report.rows) > 1
+    if markdown:
+        parts = [f"**{_f(c.mean)}**" if best else _f(c.mean)]
+        if _interval(c.seed_low, c.seed_high):
+            parts.append(f"s {_interval(c.seed_low, c.seed_high)}")
+        if _interval(c.test_low, c.test_high):
+            parts.append(f"t {_interval(c.test_low, c.test_high)}")
+        return "<br>".join(parts)
+    text = f"{_f(c.mean)}{'*' if best else ''}"
+    for tag, lo, hi in (("s", c.seed_low, c.seed_high), ("t", c.test_low, c.test_high)):
+        if _half(lo, hi):
+            text += f" {tag}{_half(lo, hi)}"
+    return text
+
+
+def _validation_cell(report: Report, label: str, markdown: bool) -> str:
+    c = report.validation.get(label)
+    if c is None or not math.isfinite(c.mean):
+        return "–"
+    if markdown:
+        return _f(c.mean) + (f"<br>s {_interval(c.seed_low, c.seed_high)}" if _interval(c.seed_low, c.seed_high) else "")
+    return _f(c.mean) + (f" s{_half(c.seed_low, c.seed_high)}" if _half(c.seed_low, c.seed_high) else "")
+
+
+def _render(lines: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
+        out += ["| " + " | ".join(c) + " |" for c in lines[1:]]
+        return "\n".join(out)
+    widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in lines)
+
+
+def table(report: Report, markdown: bool = True) -> str:
+    """One row per loss: the test metrics (mean over seeds, the seed interval ``s`` and the test-set bootstrap
+    interval ``t``), the objective on validation beside them, the flags; the best of each column among the rows
+    that can be ranked marked (bold / ``*``)."""
+    head = ["loss", "seeds", "flags", f"validation {report.objective} {arrow(report.objective)}"]
+    head += [f"{m} {arrow(m)}" for m in report.metrics]
+    lines = [head]
+    for row in report.rows:
+        lines.append([row.label, str(row.seeds()), flag_words(report, row.label) or "–",
+                      _validation_cell(report, row.label, markdown)]
+                     + [cell(report, row.label, m, markdown) for m in report.metrics])
+    return _render(lines, markdown)
+
+
+def difference(report: Report, label: str, metric: str, markdown: bool = True) -> str:
+    if report.best(metric) == label:
+        return "best"
+    d = report.comparisons.get((label, metric))
+    if d is None:
+        return "–"
+    p = "–" if d.p_adjusted is None else f"{d.p_adjusted:.3f}"
+    verdict = "tie" if d.tie() else ("better" if (d.diff > 0) == greater_is_better(metric) else "worse")
+    sep = "<br>" if markdown else " "
+    interval = _interval(d.low, d.high)
+    return f"{d.diff:+.4f}{sep}{interval + sep if interval else ''}p={p} {verdict}"
+
+
+def comparisons(report: Report, markdown: bool = True) -> str:
+    """Each row minus the best row of each column: the difference, its 95% interval, the Holm-adjusted p, and
+    the verdict (tie when the interval covers zero or the adjusted p is ≥ 0.05)."""
+    lines = [["loss"] + [f"{m} {arrow(m)}" for m in report.metrics]]
+    for row in report.rows:
+        lines.append([row.label] + [difference(report, row.label, m, markdown) for m in report.metrics])
+    return _render(lines, markdown)
+
+
+def answer(report: Report) -> str:
+    """The report's answer in one line (a string; also the parent run's description, issue 16)."""
+    o = report.objective
+    if not report.rows:
+        return "No job finished: nothing to rank."
+    best = report.best(o)
+    if best is None:
+        why = "; ".join(f"`{label}`: {'; '.join(reasons)}" for label, reasons in report.flags.items())
+        return f"No row can be ranked on {o}: every row is flagged ({why})."
+    c = report.cells[(best, o)]
+    seed = f", 95% seed interval {_interval(c.seed_low, c.seed_high)}" if _interval(c.seed_low, c.seed_high) else ""
+    text = f"`{best}` has the best {o} ({_f(c.mean)}{seed})"
+    others = [r.label for r in report.rows if r.label != best and (r.label, o) in report.comparisons
+              and r.label not in report.flags]
+    ties = [r for r in others if report.comparisons[(r, o)].tie()]
+    beats = [r for r in others if r not in ties and report.comparisons[(r, o)].diff * (1 if greater_is_better(o) else -1) < 0]
+
+    def said(label):
+        d = report.comparisons[(label, o)]
+        p = "" if d.p_adjusted is None else f", adjusted p = {d.p_adjusted:.3f}"
+        return f"`{label}` ({d.diff:+.4f}{' ' + _interval(d.low, d.high) if _interval(d.low, d.high) else ''}{p})"
+
+    if not others:
+        text += "; no other row to compare it with."
+    elif ties and not beats:
+        text += f", but it cannot be told apart from {', '.join(said(t) for t in ties)}: no winner at this budget."
+    elif ties:
+        text += (f": it beats {', '.join(said(b) for b in beats)}, and cannot be told apart from "
+                 f"{', '.join(said(t) for t in ties)}.")
+    else:
+        text += f": it beats every other row ({', '.join(said(b) for b in beats)})."
+    if report.flags:
+        text += " Not ranked: " + "; ".join(f"`{label}` ({flag_words(report, label)})" for label in report.flags) + "."
+    return text
+
+
+def _budget(run) -> str:
+    p = run.data.params
+    steps = (f"{p.get('trainer.max_steps')} steps" if p.get("trainer.max_steps", "-1") != "-1"
+             else f"{p.get('trainer.num_train_epochs')} epoch(s)")
+    return (f"{steps} × batch {p.get('trainer.per_device_train_batch_size')} (lr {p.get('trainer.learning_rate')}); "
+            f"rows: train {_rows(p, 'task.max_train_samples')}, validation {_rows(p, 'task.max_eval_samples')}, "
+            f"test {_rows(p, 'task.max_test_samples')}")
+
+
+def budget(report: Report) -> str:
+    """The budget per job, read from every run: one line when all agree, else each row's."""
+    per_row = {row.label: sorted({_budget(r) for r in row.runs}) for row in report.rows}
+    every = {b for bs in per_row.values() for b in bs}
+    if len(every) <= 1:
+        return next(iter(every), "–")
+    return "varies: " + "; ".join(f"`{label}`: {' / '.join(bs)}" for label, bs in per_row.items())
+
+
+def _rows(params: dict, key: str) -> str:
+    value = params.get(key)
+    return "all" if value in (None, "None", "null") else value
+
+
+def _title(tags: dict) -> str:
+    """``experiment=<study> (sweep <time>)`` for a preset, else the sweep's name."""
+    name = tags.get("losslab.sweep", "sweep")
+    study = [o for o in tags.get("losslab.overrides", "").split() if o.startswith(("experiment=", "hparams_search="))]
+    return f"{study[0]} ({name})" if study else name
+
+
+def _seeds(report: Report) -> str:
+    runs = [r for row in report.rows for r in row.runs]
+    parts = []
+    for key in SEED_KEYS:
+        values = sorted({r.data.params.get(key) for r in runs if r.data.params.get(key) is not None},
+                        key=lambda v: (len(v), v))
+        follows_seed = key != "run.seed" and all(r.data.params.get(key) == r.data.params.get("run.seed") for r in runs)
+        if values and (key == "run.seed" or (len(values) > 1 and not follows_seed)):
+            parts.append(f"{key.removeprefix('run.')} {', '.join(values)}")
+    return "; ".join(parts) or "–"
+
+
+def statistics_note(report: Report) -> str:
+    items = (f"a paired bootstrap over test items ({report.resamples} resamples; every run of a split scored on "
+             "the same resampled items; NER resamples sentences)" if report.resamples else
+             "no per-item predictions in the store, so no test-set interval")
+    tuned = (f" `{TUNED}macro_f1` / `{TUNED}micro_f1`: each label's threshold chosen on validation (best F1 "
+             "there) and applied to test; `macro_ap` and `lrap` need no threshold." if any(
+                 m.startswith(TUNED) for m in report.metrics) else "")
+    return (
+        "**How to read it.** Each cell: the mean over seeds, `s` its 95% t-interval over seeds (training "
+        f"randomness{' and the split' if 'split_seed' in _seeds(report) else ''}), `t` the 95% percentile interval "
+        f"of the same mean under {items}. The validation column is the objective of the tested (best) checkpoint "
+        "on validation. Each row is compared with the best row of each column (the best among rows without a "
+        "flag): the difference of the means, a 95% interval combining the seed part (paired over the seeds "
+        "both ran, Welch otherwise) and the test-item part (paired bootstrap), a t-based p-value "
+        "(exact sign-flip / permutation test when every seed differs by the same amount), and Holm's adjustment "
+        f"over every comparison shown ({sum(1 for _ in report.comparisons)}). *tie*: the interval covers zero or "
+        f"the adjusted p ≥ {stats.ALPHA}. Losses' own values (`eval_loss`) are never compared." + tuned + "\n\n"
+        "**Flags** (a flagged row is shown, compared, and never marked best): *degenerate*: one prediction for "
+        "every item, a class or label predicted for all or none of the items, a class that is ≥ 10% of the test "
+        "items never predicted, or accuracy no better than the majority class (NER: no entity right and token "
+        "accuracy no better than tagging all O); *not converged*: between its "
+        "last two evaluations the validation objective still improved (mean over seeds) by more than its std "
+        "over seeds (1% with one seed); *seeds disagree*: its std over seeds of the test objective is more than "
+        "3× the other rows' median.\n\n"
+        "**Why these tools.** SciPy's t, sign-flip and permutation tests (`scipy.stats.t`, `permutation_test`) for "
+        "the seeds; our own vectorized bootstrap for the items, because `scipy.stats.bootstrap` resamples each "
+        "sample independently and cannot give every run the same resampled items (tests check it against the "
+        "metric suites); Holm (family-wise error) rather than `scipy.stats.false_discovery_control` "
+        "(Benjamini–Hochberg, false discovery rate) because each cell's claim \"this row is worse than the best\" "
+        "should hold on its own. Not used: `rliable` (stratified bootstrap and IQM across many tasks; a sweep here "
+        "is one task, and it pulls `arch` and `seaborn`); `deepsig`'s almost stochastic order (Dror et al. 2019; it installs "
+        "cleanly) compares two rows' score distributions over seeds only: it has no place for the test-set "
+        "sampling that the item bootstrap measures, and with 3–5 seeds per row its verdict rests on the same few "
+        "numbers as the seed interval."
+    )
+
+
+def markdown(report: Report, uri: str) -> str:
+    from mlflow.tracking import MlflowClient
+
+    parent = MlflowClient(tracking_uri=uri).get_run(report.parent_id)
+    runs = [r for row in report.rows for r in row.runs]
+    first = runs[0] if runs else None
+    params = first.data.params if first else {}
+    lines = [
+        f"# Sweep report: {_title(parent.data.tags)}",
+        "",
+        f"- command: `{parent.data.tags.get('losslab.command', '')}`",
+        f"- task: `{params.get('task.name')}` · model: `{first.data.tags.get('choice.model') if first else ''}` · "
+        f"objective: `{report.objective}` {arrow(report.objective)} (validation, picks each job's best checkpoint)",
+        f"- budget per job: {budget(report)}; seeds: {_seeds(report)}",
+        f"- MLflow parent run `{report.parent_id}`; {len(runs)} finished job(s), {len(report.failed)} failed",
+        "",
+        f"**Answer ({report.objective}):** {answer(report)}",
+        "",
+        "## Test metrics",
+        "",
+        "Mean over seeds; `s` 95% interval over seeds; `t` 95% interval over test items (bootstrap); best of each "
+        "column among unflagged rows in bold.",
+        "",
+        table(report),
+        "",
+        "## Against the best row",
+        "",
+        "Each row minus the best row of the column: difference, 95% interval, Holm-adjusted p, verdict.",
+        "",
+        comparisons(report),
+        "",
+    ]
+    if report.flags:
+        lines += ["## Flags", ""]
+        lines += [f"- `{label}`: {'; '.join(reasons)}" for label, reasons in report.flags.items()]
+        lines.append("")
+    lines += [statistics_note(report), ""]
+    lines += [f"- {note}" for note in report.notes] + ([""] if report.notes else [])
+    lines += ["## Plots", "", "![training loss](loss_curves.png)", "", "![validation](validation.png)", "",
+              "![test metrics](test_metrics.png)", ""]
+    if report.failed:
+        lines += ["## Failed jobs", ""]
+        for run in report.failed:
+            lines.append(f"- `{run.info.run_name}` ({run.data.tags.get('losslab.overrides', '')}), run "
+                         f"`{run.info.run_id}`: {run.data.tags.get('error', run.info.status)}")
+        lines.append("")
+    lines += [f"<sub>built by losslab.report v{VERSION} (`python -m losslab.report`) from the MLflow store alone; "
+              f"validation column: metric `{VALIDATION}`.</sub>", ""]
+    return "\n".join(lines)

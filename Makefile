@@ -41,7 +41,7 @@ test: setup debian
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) bench/overhead.py
+	$(PY) bench/throughput.py
 
 clean:
 	rm -rf $(VENV) outputs/runs outputs/multiruns

@@ -1,7 +1,8 @@
 """The baseline for bench/overhead.py: the same job as train.py, written by hand without losslab.
 
-Same data files, model, tokenizer, loss (MSE normalized by num_items_in_batch), TrainingArguments, metric
-computations and MLflow logging. Usage: python bench/bare_trainer.py OUT_DIR MAX_STEPS TRAIN_ROWS EVAL_ROWS
+Same data files, model, tokenizer, loss (MSE normalized by num_items_in_batch), TrainingArguments (batches
+grouped by length, as losslab's default; evaluation grouped by length too), metric computations and MLflow
+logging. Usage: python bench/bare_trainer.py OUT_DIR MAX_STEPS TRAIN_ROWS EVAL_ROWS
 """
 
 import sys
@@ -35,6 +36,7 @@ model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, p
 def tokenize(batch):
     enc = tok(batch["text"], truncation=True, max_length=64)
     enc["labels"] = [float(v) for v in batch["rating"]]
+    enc["length"] = [len(ids) for ids in enc["input_ids"]]  # for group_by_length
     return enc
 
 
@@ -59,7 +61,7 @@ args = TrainingArguments(
     per_device_eval_batch_size=128, learning_rate=1e-4, weight_decay=0.01, warmup_steps=0.06,
     eval_strategy="steps", eval_steps=max_steps, save_strategy="steps", save_steps=max_steps,
     save_total_limit=1, load_best_model_at_end=True, metric_for_best_model="pearson", greater_is_better=True,
-    logging_steps=10, logging_nan_inf_filter=False, report_to=["mlflow"], seed=42, data_seed=42, use_cpu=True,
+    logging_steps=10, logging_nan_inf_filter=False, train_sampling_strategy="group_by_length", report_to=["mlflow"], seed=42, data_seed=42, use_cpu=True,
     disable_tqdm=True,
 )
 mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")

@@ -121,6 +121,74 @@ def loss_chart(driver, base: str, experiment_id: str, run_id: str, screenshot: P
     return n
 
 
+def plain(markdown: str) -> str:
+    """Markdown inline text as the page shows it (no backticks, no bold markers)."""
+    return markdown.replace("`", "").replace("**", "")
+
+
+def close_assistant(driver) -> None:
+    """Close MLflow's assistant side panel (it takes a third of the window)."""
+    from selenium.webdriver.common.by import By
+
+    for button in driver.find_elements(By.XPATH, "//*[text()='MLflow Assistant']/following::button[@aria-label='Close']"):
+        with contextlib.suppress(Exception):
+            button.click()
+
+
+def run_overview(driver, base: str, experiment_id: str, run_id: str, expect: str,
+                 screenshot: Path | None = None) -> str:
+    """Open a run's overview page and wait for ``expect`` in it (e.g. the sweep's answer in its description);
+    returns the page text. The screenshot shows the whole description, its plots loaded."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/#/experiments/{experiment_id}/runs/{run_id}")
+    _wait(driver, lambda d: expect in _text(d), f"{expect!r} on the run's overview")
+    if screenshot:
+        close_assistant(driver)
+        for more in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Show more']"):
+            with contextlib.suppress(Exception):
+                more.click()
+        _wait(driver, lambda d: all(d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
+                                    for i in d.find_elements(By.CSS_SELECTOR, "img[src*='get-artifact']")),
+              "the description's plots")
+        time.sleep(1)
+        driver.save_screenshot(str(screenshot))
+    return _text(driver)
+
+
+def grouped_charts(driver, base: str, experiment_id: str, parent_name: str, children: list[str], group_tag: str,
+                   metric_filter: str, screenshot: Path | None = None) -> list[str]:
+    """The runs page's chart view of a sweep: its parent expanded, runs grouped by the tag ``group_tag``, the charts
+    filtered by ``metric_filter``; returns the legend entries of the plotted charts (``huber (objective/...)``)."""
+    from selenium.webdriver.common.by import By
+
+    experiment_page(driver, base, experiment_id, parent_name, children)
+    close_assistant(driver)
+    driver.find_element(By.XPATH, "//button[.//*[text()='Group by']]").click()
+    _wait(driver, lambda d: d.find_elements(By.XPATH, f"//*[normalize-space(text())='{group_tag}']"), "the tag to group by")
+    driver.switch_to.active_element.send_keys(group_tag)
+    time.sleep(0.5)
+    driver.find_element(By.XPATH, f"//*[normalize-space(text())='{group_tag}']").click()
+    _wait(driver, lambda d: f"Group by: {group_tag}" in _text(d), f"the runs grouped by {group_tag}")
+    driver.find_element(By.XPATH, "//input[@name='runs-view-mode' and @value='CHART']/ancestor::label[1]").click()
+    search = _wait(driver, lambda d: [x for x in d.find_elements(By.CSS_SELECTOR, "input[placeholder*='Search']")
+                                      if "chart" in (x.get_attribute("placeholder") or "").lower()
+                                      or "metric" in (x.get_attribute("placeholder") or "").lower()],
+                   "the chart view")[0]
+    search.send_keys(metric_filter)
+
+    def legends(d):
+        found = [t.text for t in d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .legendtext, [class*='legend'] span")
+                 if metric_filter in t.text]
+        return found or None
+
+    names = _wait(driver, legends, f"charts of {metric_filter!r}")
+    if screenshot:
+        time.sleep(1)
+        driver.save_screenshot(str(screenshot))
+    return names
+
+
 def main(uri: str, parent_id: str, out: str) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -128,10 +196,17 @@ def main(uri: str, parent_id: str, out: str) -> None:
     parent = client.get_run(parent_id)
     exp = parent.info.experiment_id
     kids = client.search_runs([exp], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000)
+    names = sorted({k.info.run_name for k in kids})
+    answer = plain(parent.data.tags.get("mlflow.note.content", "").split("\n")[0].split(":** ", 1)[-1])[:60]
     folder = Path(out)
-    with mlflow_server(uri, folder / "mlflow-server.log") as base, browser() as driver:
-        experiment_page(driver, base, exp, parent.info.run_name, sorted({k.info.run_name for k in kids}),
-                        folder / "mlflow-ui-sweep.png")
+    with mlflow_server(uri, folder / "mlflow-server.log") as base, browser(1600, 1000) as driver:
+        experiment_page(driver, base, exp, parent.info.run_name, names)
+        close_assistant(driver)
+        time.sleep(1)
+        driver.save_screenshot(str(folder / "mlflow-ui-sweep.png"))
+        run_overview(driver, base, exp, parent_id, answer, folder / "mlflow-ui-parent.png")
+        grouped_charts(driver, base, exp, parent.info.run_name, names, "choice.loss", "objective/",
+                       folder / "mlflow-ui-charts.png")
         loss_chart(driver, base, exp, kids[0].info.run_id, folder / "mlflow-ui-loss-curve.png")
     (folder / "mlflow-server.log").unlink()
 

@@ -17,7 +17,7 @@ def test_loss_that_cannot_serve_the_task(tmp_path):
     assert "loss=huber cannot serve task=sentiment" in err
     assert "'single_label'" in err and "huber serves regression" in err
     assert "Losses for single_label: composite, cross_entropy, default, dice, focal, hinge, label_smoothing, " \
-           "multi_margin, poly1, soft_cross_entropy, squared_hinge, weighted_cross_entropy" in err
+           "multi_margin, poly1, soft_cross_entropy, square, squared_hinge, weighted_cross_entropy" in err
     assert "Loading" not in err and "tokenize" not in err  # refused before any data or model
 
 
@@ -59,3 +59,21 @@ def test_misspelt_objective_is_refused_before_training(tmp_path):
     err = _fails(["task.objective=pearsn", *QUICK], tmp_path)
     assert "task.objective='pearsn' is not reported by the regression suite" in err
     assert "pearson" in err and "spearman" in err
+
+
+def test_refusing_a_loss_imports_no_metric_suite_and_no_trainer(tmp_path):
+    """The refusal path stays light (measured: ~3 s of CPU, mostly importing torch): no evaluate, no Trainer,
+    no data library; every loss option is read from its own file, not composed."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "train.py"), "loss=huber", "task=sentiment",
+                           "model=tiny", f"paths.output_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert proc.returncode == 2 and "loss=huber cannot serve task=sentiment" in proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "torch" in imported  # the loss classes are imported to read the kinds they declare
+    for heavy in ("evaluate", "transformers.trainer", "datasets", "mlflow"):
+        assert heavy not in imported, heavy

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -337,3 +336,88 @@ def test_a_secret_in_the_config_is_logged_nowhere(tmp_path):
     assert run.data.params["tracking.password"] == "***" and run.data.params["model.api_key"] == "***"
     assert "+tracking.password=***" in run.data.tags["losslab.overrides"]
     assert run.data.params["model.tokenizer"].startswith("pkg:")  # not a secret: logged as it is
+
+
+# 6. bad data: one line naming split, file, column and row -------------------------------------------------
+
+GOOD_ROWS = [("a fine film", "pos"), ("a dull film", "neg"), ("great acting", "pos"), ("weak plot", "neg")]
+
+
+def _csv(path: Path, rows, header="text,label") -> Path:
+    path.write_text("\n".join([header, *(f"{t},{lab}" for t, lab in rows)]) + "\n")
+    return path
+
+
+def _classification(tmp_path, train: Path, validation: Path | None = None, test: Path | None = None):
+    validation = validation or _csv(tmp_path / "validation.csv", GOOD_ROWS)
+    test = test or _csv(tmp_path / "test.csv", [("another film", "pos"), ("another plot", "neg")])
+    return ["task=csv_classification", f"task.data.train={train}", f"task.data.validation={validation}",
+            f"task.data.test={test}", *QUICK]
+
+
+def _refused(tmp_path, args, *parts):
+    before = {p: p.read_bytes() for p in tmp_path.glob("*.*") if p.is_file()}
+    out = run_train(args, tmp_path)
+    [line] = error_lines(out.stderr)
+    assert out.returncode == 2, out.stderr[-3000:]
+    for part in parts:
+        assert part in line, (part, line)
+    no_traceback(out.stderr)
+    assert runs(tmp_path) == []
+    assert all(p.read_bytes() == b for p, b in before.items())  # the files are as they were
+    return line
+
+
+def test_bad_data_header_only_csv(tmp_path):
+    train = _csv(tmp_path / "train.csv", [])
+    _refused(tmp_path, _classification(tmp_path, train), f"the train file {train} has a header and no rows")
+
+
+def test_bad_data_a_byte_that_is_not_utf8_names_its_offset_and_the_encoding_knob(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_bytes(b"text,label\na fine film,pos\ncaf\xe9 noir,neg\n")
+    _refused(tmp_path, _classification(tmp_path, train), f"the train file {train} is not valid utf-8 at byte 30",
+             "line 3, data row 2", "0xe9", "task.data.encoding=")
+    ok = run_train([*_classification(tmp_path, train), "task.data.encoding=latin-1", "trainer.max_steps=2"],
+                   tmp_path)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+
+
+def test_bad_data_a_malformed_json_line_names_its_line(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "a fine film", "label": "pos"}\n{"text": "a dull film", "label": "neg"}\n'
+                     '{"text": "oops", label: neg}\n')
+    _refused(tmp_path, _classification(tmp_path, train, tmp_path / "train.jsonl", tmp_path / "train.jsonl"),
+             f"the train file {train}, line 3: not valid JSON")
+
+
+def test_bad_data_a_parquet_text_column_of_integers(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paths = {}
+    for split in ("train", "validation", "test"):
+        paths[split] = tmp_path / f"{split}.parquet"
+        pq.write_table(pa.table({"text": [1, 2, 3, 4], "label": ["pos", "neg", "pos", "neg"]}), paths[split])
+    _refused(tmp_path, _classification(tmp_path, paths["train"], paths["validation"], paths["test"]),
+             f"the train split ({paths['train']}), column 'text' (task.text_column) holds int64, not text")
+
+
+def test_bad_data_an_empty_text_cell_names_its_row(tmp_path):
+    train = _csv(tmp_path / "train.csv", [*GOOD_ROWS, ("", "pos")])
+    _refused(tmp_path, _classification(tmp_path, train), f"train row 4 ({train}), column 'text'", "the text is empty")
+
+
+def test_bad_data_a_single_class_across_all_splits(tmp_path):
+    rows = [("a fine film", "pos"), ("great acting", "pos")]
+    train, val, test = (_csv(tmp_path / f"{s}.csv", rows) for s in ("train", "validation", "test"))
+    _refused(tmp_path, _classification(tmp_path, train, val, test), "column 'label' (task.label_column) has a "
+             "single class ('pos') across all splits")
+
+
+def test_rows_duplicated_between_train_and_test_are_counted_in_a_warning(tmp_path):
+    train = _csv(tmp_path / "train.csv", GOOD_ROWS)
+    test = _csv(tmp_path / "test.csv", [GOOD_ROWS[0], GOOD_ROWS[1], ("something new", "pos")])
+    out = run_train([*_classification(tmp_path, train, test=test), "trainer.max_steps=2"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "task data: 2 of 3 test rows (66.7%) have the same text as a train row" in out.stdout + out.stderr

@@ -480,3 +480,56 @@ def test_hinge_all_ignored_gives_zero_loss_and_zero_gradient(loss):
     out = loss({"logits": z}, torch.full((4,), -100), num_items_in_batch=torch.tensor(0))
     out.backward()
     assert out.item() == 0.0 and torch.count_nonzero(z.grad) == 0
+
+
+# ------------------------------------------------------------------ square loss (Hui & Belkin, ICLR 2021)
+from losslab.losses import Square  # noqa: E402
+
+
+def test_square_is_torch_mse_on_one_hot_targets_and_ignores_padding():
+    z = rng.normal(size=(23, 5)) * 2
+    y = rng.integers(0, 5, size=23)
+    y[[1, 8, 20]] = -100
+    keep = y != -100
+    onehot = np.eye(5)[y[keep]]
+    reference = torch.nn.functional.mse_loss(_t(z[keep]), _t(onehot)).item()  # mean over items and classes
+    assert Square()({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(reference, rel=1e-6)
+    summed = Square()({"logits": _t(z)}, _t(y, torch.long), num_items_in_batch=torch.tensor(100.0)).item()
+    assert summed == pytest.approx(((z[keep] - onehot) ** 2).mean(-1).sum() / 100, rel=1e-6)
+
+
+@pytest.mark.parametrize("k,M", [(1.0, 15.0), (15.0, 30.0), (2.5, 1.0)])
+def test_square_rescaled_closed_form(k, M):
+    z = rng.normal(size=(4, 7, 6)) * 3  # token shapes: (batch, tokens, classes)
+    y = rng.integers(0, 6, size=(4, 7))
+    y[0, :3] = -100
+    per_item = []
+    for zi, yi in zip(z.reshape(-1, 6), y.reshape(-1)):
+        if yi == -100:
+            continue
+        wrong = sum(zi[c] ** 2 for c in range(6) if c != yi)
+        per_item.append((k * (zi[yi] - M) ** 2 + wrong) / 6)
+    got = Square(k=k, M=M)({"logits": _t(z)}, _t(y, torch.long)).item()
+    assert got == pytest.approx(np.mean(per_item), rel=1e-5)
+    # k and M matter: the default loss differs on the same logits
+    assert Square()({"logits": _t(z)}, _t(y, torch.long)).item() != pytest.approx(got, rel=1e-3)
+
+
+def test_square_gradient_pulls_logits_to_zero_and_M():
+    z = torch.zeros(1, 3, requires_grad=True)
+    Square(k=2.0, M=4.0)({"logits": z}, torch.tensor([1])).backward()
+    # d/dz_y (1/3)·2·(z_y − 4)² = (4/3)(z_y − 4) = −16/3; the wrong classes sit at their target 0
+    torch.testing.assert_close(z.grad, torch.tensor([[0.0, -16.0 / 3, 0.0]]))
+
+
+def test_square_all_ignored_gives_zero_and_bad_knobs_are_refused():
+    z = torch.randn(4, 3, requires_grad=True)
+    out = Square()({"logits": z}, torch.full((4,), -100), num_items_in_batch=torch.tensor(0))
+    out.backward()
+    assert out.item() == 0.0 and torch.count_nonzero(z.grad) == 0
+    with pytest.raises(ValueError, match="k .* must be > 0"):
+        Square(k=0)
+    with pytest.raises(ValueError, match="M .* must be > 0"):
+        Square(M=-1)
+    with pytest.raises(ValueError, match="integer class ids"):
+        Square()({"logits": z}, torch.rand(4, 3))

@@ -59,12 +59,22 @@ def source(task, split: str):
     return CodeDatasetSource({"loader": str(target or "unknown"), "split": split})
 
 
-def datasets(cfg, splits) -> list:
-    """The job's splits as ``mlflow.data`` datasets named ``<task>/<split>`` (e.g. ``regression/train``)."""
+def _dataset_class():
     from mlflow.data.huggingface_dataset import HuggingFaceDataset
 
+    class Split(HuggingFaceDataset):
+        @property
+        def profile(self):  # the split's rows (the base class adds the sizes of the whole file it came from)
+            return {"num_rows": self.ds.num_rows}
+
+    return Split
+
+
+def datasets(cfg, splits) -> list:
+    """The job's splits as ``mlflow.data`` datasets named ``<task>/<split>`` (e.g. ``regression/train``)."""
     label = cfg.task.get("label_column")
-    return [HuggingFaceDataset(ds=splits[split], source=source(cfg.task, split), name=f"{cfg.task.name}/{split}",
+    Split = _dataset_class()
+    return [Split(ds=splits[split], source=source(cfg.task, split), name=f"{cfg.task.name}/{split}",
                                digest=digest(splits[split]),
                                targets=label if label in splits[split].column_names else None)
             for split in SPLITS if split in splits]
@@ -77,5 +87,6 @@ def log(cfg, splits) -> list:
     if mlflow.active_run() is None:
         return []
     found = datasets(cfg, splits)
-    mlflow.log_inputs(datasets=found, contexts=[CONTEXTS[d.name.rsplit("/", 1)[1]] for d in found])
+    split = [d.name.rsplit("/", 1)[1] for d in found]
+    mlflow.log_inputs(datasets=found, contexts=[CONTEXTS[s] for s in split], tags_list=[{"split": s} for s in split])
     return found

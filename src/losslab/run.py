@@ -214,8 +214,11 @@ def train(cfg: DictConfig) -> float:
 
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
-    task_key = OmegaConf.to_yaml(cfg.task, resolve=True)  # before num_labels is filled in below
-    splits, label_names = data.shared(("splits", task_key), lambda: data.load_splits(cfg.task))
+    from losslab.tasks import noise
+
+    # before num_labels is filled in below; with task.label_noise > 0 the train targets depend on the seed too
+    task_key = OmegaConf.to_yaml(cfg.task, resolve=True) + noise.cache_salt(cfg)
+    splits, label_names = data.shared(("splits", task_key), lambda: data.load_splits(cfg.task, seed=cfg.seed))
     if cfg.task.get("num_labels") is None and label_names:  # bring-your-own data: classes found in train
         with open_dict(cfg):
             cfg.task.num_labels = len(label_names)
@@ -288,8 +291,10 @@ def main(cfg: DictConfig) -> float:
 def _job_label(cfg: DictConfig) -> str:
     from hydra.core.hydra_config import HydraConfig
 
+    from losslab.secrets import mask_overrides
+
     hc = HydraConfig.get()
-    return f"#{hc.job.num} ({' '.join(hc.overrides.task)})"
+    return f"#{hc.job.num} ({' '.join(mask_overrides(hc.overrides.task))})"
 
 
 def _safe_hash(cfg: DictConfig) -> str | None:

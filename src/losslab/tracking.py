@@ -115,6 +115,8 @@ def config_hash(cfg: DictConfig) -> str:
         else:
             for f in fields:
                 conf.get(key, {}).pop(f, None)
+    if not conf.get("task", {}).get("label_noise", 1):  # no noise (the default): a job keeps its pre-knob hash
+        conf["task"].pop("label_noise")
     return _digest(conf)
 
 

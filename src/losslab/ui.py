@@ -117,7 +117,8 @@ def start_sweep(config, parent_id: str) -> None:
 
 def name_children(uri: str, parent_id: str, finished: list) -> dict[str, str]:
     """At the end of a sweep: rename its own finished children by :func:`losslab.report.run_labels` (runs of
-    other sweeps that it reused keep their names). Returns run id -> the new name."""
+    other sweeps that it reused keep their names), and log their datasets on the parent. Returns run id -> the
+    new name."""
     from losslab import report, tracking
 
     os.environ.pop(SWEPT_ENV, None)
@@ -131,6 +132,7 @@ def name_children(uri: str, parent_id: str, finished: list) -> dict[str, str]:
         if run.data.tags.get("mlflow.parentRunId") == parent_id and run.info.run_name != name:
             client.set_tag(run.info.run_id, RUN_NAME_TAG, name)
             renamed[run.info.run_id] = name
+    log_parent_datasets(uri, parent_id, finished)
     return renamed
 
 
@@ -193,26 +195,61 @@ def _artifact_url(run_id: str, path: str) -> str:
     return f"get-artifact?path={quote(path, safe='')}&run_uuid={run_id}"
 
 
+def objective_table(built) -> str:
+    """The rows ranked on the objective: test (mean over seeds, the seed interval ``s`` and the test-item interval
+    ``t``), the difference from the best row (its interval, Holm-adjusted p, verdict), validation, flags."""
+    from losslab.report.table import _render, arrow, cell, difference, flag_words
+
+    o = built.objective
+    ranked = built.ranking.get(o) or [r.label for r in built.rows]
+    head = ["loss", "seeds", f"test {o} {arrow(o)}", "against the best", f"validation {o}", "flags"]
+    lines = [head]
+    for label in ranked:
+        test = cell(built, label, o, markdown=True).replace("<br>", " ")
+        vs = difference(built, label, o, markdown=True).replace("<br>", " ")
+        lines.append([f"`{label}`", str(built.row(label).seeds()), test, vs,
+                      _fmt(getattr(built.validation.get(label), "mean", None)), flag_words(built, label) or "–"])
+    return _render(lines, markdown=True)
+
+
 def sweep_note(built, failed: int = 0) -> str:
-    """The parent run's description: the one-line answer, the table, the plots, and where the full report is."""
-    from losslab.report import answer, table
+    """The parent run's description: the one-line answer, the rows ranked on the objective, the plots (the
+    report's artifacts, shown inline), and where the full report is."""
+    from losslab.report import answer
     from losslab.report.table import arrow
 
     o = built.objective
     plots = [f for f in built.files if str(f).endswith(".png")]
-    lines = [f"**Which loss wins on {o} {arrow(o)} (test):** {answer(built)}", ""]
-    body = table(built)
-    tail = ["", "Mean over seeds; `s` 95% interval over seeds; `t` 95% interval over test items; best of each "
-                "column in bold. Full report with the statistics: Artifacts → `report/report.md`."]
+    lines = [f"**Answer ({o} {arrow(o)} on test):** {answer(built)}", ""]
+    body = [objective_table(built), "",
+            f"Test: mean over seeds, `s` 95% interval over seeds, `t` 95% interval over test items. Against the "
+            f"best: the difference, its 95% interval, the Holm-adjusted p; *tie* when it cannot tell. Every metric "
+            f"and the statistics: Artifacts → `report/report.md`."]
     if failed:
-        tail.append(f"\n{failed} job(s) failed: see the runs marked failed.")
+        body += ["", f"**{failed} job(s) failed**: see the runs marked failed."]
     images = ["", *[f"![{p.stem}]({_artifact_url(built.parent_id, 'report/' + p.name)})" for p in plots]]
-    for candidate in ([*lines, body, *tail, *images], [*lines, body, *tail], [*lines, *tail]):
+    for candidate in ([*lines, *body, *images], [*lines, *body], lines):
         text = "\n".join(candidate)
         if len(text) <= NOTE_LIMIT:
             return text
     return text[:NOTE_LIMIT]
 
+
+def log_parent_datasets(uri: str, parent_id: str, runs: list) -> None:
+    """The datasets of a sweep's runs, each once, as inputs of its parent run (its *Dataset* column)."""
+    from mlflow.entities import DatasetInput, InputTag
+
+    from losslab import tracking
+
+    seen, inputs = set(), []
+    for run in runs:
+        for given in (run.inputs.dataset_inputs if run.inputs else []):
+            d = given.dataset
+            if (d.name, d.digest) not in seen:
+                seen.add((d.name, d.digest))
+                inputs.append(DatasetInput(d, [InputTag(t.key, t.value) for t in given.tags]))
+    if inputs:
+        tracking._client(uri).log_inputs(parent_id, datasets=inputs)
 
 
 def describe_sweep(uri: str, parent_id: str, built, failed: int = 0) -> None:

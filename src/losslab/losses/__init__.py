@@ -7,8 +7,8 @@ from losslab.losses.base import (
     ANY, CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, ORDINAL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN, Loss, normalize,
 )
 from losslab.losses.classification import (
-    CrossEntropy, Dice, Focal, Hinge, LabelSmoothing, MultiMargin, Poly1, SoftCrossEntropy, SquaredHinge,
-    WeightedCrossEntropy,
+    CrossEntropy, Dice, Focal, Hinge, LabelSmoothing, MultiMargin, Poly1, SoftCrossEntropy, Square,
+    SquaredHinge, WeightedCrossEntropy,
 )
 from losslab.losses.composite import Composite
 from losslab.losses.default import ModelDefault
@@ -22,7 +22,7 @@ __all__ = [
     "Loss", "normalize", "ModelDefault", "Composite",
     "MSE", "MAE", "Huber", "SmoothL1", "LogCosh", "Quantile", "GaussianNLL",
     "CrossEntropy", "SoftCrossEntropy", "LabelSmoothing", "WeightedCrossEntropy", "Focal", "Poly1",
-    "MultiMargin", "Hinge", "SquaredHinge", "Dice",
+    "MultiMargin", "Hinge", "SquaredHinge", "Dice", "Square",
     "BCE", "SigmoidFocal", "Asymmetric",
     "Coral",
     "TokenCrossEntropy", "TokenLabelSmoothing", "ZLoss", "ChunkedCrossEntropy",

@@ -305,3 +305,51 @@ class Dice(Loss):
         pw = (1.0 - p) ** self.alpha * p
         dsc = 1.0 - (2.0 * pw * t + self.gamma) / (pw + t + self.gamma)
         return dsc.mean(-1).sum(), keep.sum()
+
+
+class Square(Loss):
+    """Square loss for classification (Hui & Belkin, ICLR 2021): the logits regressed onto one-hot targets, no
+    softmax, with the paper's rescaling for many classes.
+
+    Per item, over C classes with true class y::
+
+        (1/C) · [ k · (z_y − M)² + Σ_{c≠y} z_c² ]
+
+    ``M`` is the value of the one-hot target's 1 and ``k`` weights the true class's term. With ``k = M = 1``
+    (the defaults) it is the plain mean squared error between the logits and the one-hot vector, i.e.
+    ``torch.nn.functional.mse_loss(z, one_hot(y))`` (mean over items and classes): the paper's loss for data
+    sets with few classes, which covers all of its NLP tasks (BERT fine-tuning on GLUE included) and every
+    classification task that ships with losslab (2 to 21 classes). The paper rescales only for its data sets
+    with many classes (42 and more) and sets k and M per data set, not by a formula in C: k = 1, M = 15 for
+    its speech tasks with ~40–50 classes (TIMIT, WSJ), k = 15, M = 30 for 1000 classes (Librispeech,
+    ImageNet). losslab does not pick them from C: set ``loss.k`` / ``loss.M`` yourself for such a task.
+
+    The 1/C keeps the paper's (and torch's mean) scale; it makes the loss, and its gradient, C times smaller
+    than the sum over classes, which matters for the learning rate, not for the optimum. Accuracy and
+    macro-F1 compare cleanly with cross-entropy; the metric suite's log loss and ECE read softmax(z) as
+    probabilities, which this loss never trained (its logits aim at 0 and M), so do not compare those.
+    """
+
+    task_kinds = KINDS
+    formula = "(1/C)[k(z_y − M)² + Σ_{c≠y} z_c²]   (no softmax)"
+    paper = "Hui & Belkin, ICLR 2021"
+    reference = "torch.nn.functional.mse_loss on one-hot targets (k = M = 1); NumPy closed form (k, M)"
+
+    def __init__(self, k: float = 1.0, M: float = 1.0):  # noqa: N803 (the paper's names)
+        super().__init__()
+        if not k > 0:
+            raise ValueError(f"square: k (the weight of the true class's term) must be > 0, got {k}")
+        if not M > 0:
+            raise ValueError(f"square: M (the one-hot target's value) must be > 0, got {M}")
+        self.k = float(k)
+        self.M = float(M)
+
+    def sum_and_count(self, logits, labels):
+        z, y = flatten(logits, labels)
+        keep = y != IGNORE_INDEX
+        zk = z[keep]
+        is_true = F.one_hot(y[keep], z.size(-1)).bool()
+        target = is_true.to(zk.dtype) * self.M
+        weight = torch.where(is_true, self.k, 1.0).to(zk.dtype)
+        per_item = (weight * (zk - target) ** 2).mean(-1)
+        return per_item.sum(), keep.sum()

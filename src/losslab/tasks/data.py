@@ -50,7 +50,7 @@ def _files(data) -> dict[str, str]:
     return files
 
 
-def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
+def load_splits(task, seed: int | None = None) -> tuple["datasets.DatasetDict", list[str] | None]:
     """The task's train / validation / test splits, prepared and checked, and the class names if any.
 
     Local files: ``task.data.{train,validation,test}`` (csv, json/jsonl, parquet; compressed too; the format
@@ -60,6 +60,8 @@ def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
     import datasets
     from hydra.utils import instantiate
 
+    from losslab.tasks import validate  # bad files, text cells, one class, duplicates: one line each
+
     data = task.data
     files = _files(data)
     if data.get("loader"):  # a function that builds the splits itself (e.g. the NER corpus from its package)
@@ -68,7 +70,7 @@ def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
         missing = [s for s in SPLITS if s not in files]
         if missing and not data.get("path"):
             raise DataError(f"task data: no file for the {', '.join(missing)} split (task.data.{missing[0]}=...)")
-        ds = datasets.load_dataset(data.get("path") or _builder(files), data.get("name"), data_files=files)
+        ds = validate.load_files(data.get("path") or _builder(files), data.get("name"), files, data.get("encoding"))
     elif data.get("path"):
         ds = datasets.load_dataset(data.path, data.get("name"))
     else:
@@ -90,12 +92,17 @@ def load_splits(task) -> tuple["datasets.DatasetDict", list[str] | None]:
                 )
         if len(ds[split]) == 0:
             raise DataError(f"task data: the {split} split ({where}) is empty")
+    validate.check_text(ds, task, files)
     ds, names = _labels(ds, task, files)
+    validate.check_classes(task, names)
     for split, limit in (("train", task.max_train_samples), ("validation", task.max_eval_samples),
                          ("test", task.get("max_test_samples", task.max_eval_samples))):
         if limit is not None:
             ds[split] = ds[split].select(range(min(int(limit), len(ds[split]))))
-    return ds, names
+    validate.warn_duplicates(ds, task)
+    from losslab.tasks import noise  # task.label_noise: a seeded share of the train targets (never val/test)
+
+    return noise.apply(ds, task, seed, names), names
 
 
 def _convert(ds, column: str, fn, desc: str):

@@ -90,8 +90,11 @@ def experiment_page(driver, base: str, experiment_id: str, parent_name: str, chi
 
     driver.get(f"{base}/#/experiments/{experiment_id}/runs")
     _wait(driver, lambda d: parent_name in _text(d) and "matching runs" in _text(d), f"the parent {parent_name!r}")
-    cell = driver.find_element(By.XPATH, f"//*[text()='{parent_name}']/ancestor::*[@role='gridcell'][1]")
-    cell.find_element(By.TAG_NAME, "button").click()  # the expander: children are nested under the parent
+    time.sleep(1)  # the children of an expanded parent render just after it
+    shown = lambda d: all(f"\n{c}\n" in f"\n{_text(d)}\n" for c in children)  # noqa: E731
+    if not shown(driver):  # collapsed (the UI remembers an expanded parent)
+        cell = driver.find_element(By.XPATH, f"//*[text()='{parent_name}']/ancestor::*[@role='gridcell'][1]")
+        cell.find_element(By.TAG_NAME, "button").click()  # the expander: children are nested under the parent
     _wait(driver, lambda d: all(f"\n{c}\n" in f"\n{_text(d)}\n" for c in children), f"the children {children}")
     if screenshot:
         driver.save_screenshot(str(screenshot))
@@ -130,7 +133,8 @@ def close_assistant(driver) -> None:
     """Close MLflow's assistant side panel (it takes a third of the window)."""
     from selenium.webdriver.common.by import By
 
-    for button in driver.find_elements(By.XPATH, "//*[text()='MLflow Assistant']/following::button[@aria-label='Close']"):
+    close = "//*[text()='MLflow Assistant']/following::button[@aria-label='Close']"
+    for button in driver.find_elements(By.XPATH, close):
         with contextlib.suppress(Exception):
             button.click()
 
@@ -165,7 +169,8 @@ def grouped_charts(driver, base: str, experiment_id: str, parent_name: str, chil
     experiment_page(driver, base, experiment_id, parent_name, children)
     close_assistant(driver)
     driver.find_element(By.XPATH, "//button[.//*[text()='Group by']]").click()
-    _wait(driver, lambda d: d.find_elements(By.XPATH, f"//*[normalize-space(text())='{group_tag}']"), "the tag to group by")
+    _wait(driver, lambda d: d.find_elements(By.XPATH, f"//*[normalize-space(text())='{group_tag}']"),
+          "the tag to group by")
     driver.switch_to.active_element.send_keys(group_tag)
     time.sleep(0.5)
     driver.find_element(By.XPATH, f"//*[normalize-space(text())='{group_tag}']").click()
@@ -177,10 +182,10 @@ def grouped_charts(driver, base: str, experiment_id: str, parent_name: str, chil
                    "the chart view")[0]
     search.send_keys(metric_filter)
 
-    def legends(d):
-        found = [t.text for t in d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .legendtext, [class*='legend'] span")
-                 if metric_filter in t.text]
-        return found or None
+    def legends(d):  # a plotted chart's legend: one line per group, "huber (objective/test_pearson)"
+        if not d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"):
+            return None
+        return [line for line in _text(d).split("\n") if f" ({metric_filter}" in line] or None
 
     names = _wait(driver, legends, f"charts of {metric_filter!r}")
     if screenshot:

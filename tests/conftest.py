@@ -70,3 +70,15 @@ def compose(overrides: list[str] | None = None, hydra: bool = False):
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def one_step_arguments(output_dir, batch: int, accum: int):
+    """``TrainingArguments`` for one plain SGD step (no clipping, no schedule, no logging to a tracker): the
+    parameter update of one step compares losses, accumulation and data parallelism exactly."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(output_dir), per_device_train_batch_size=batch, gradient_accumulation_steps=accum,
+        max_steps=1, optim="sgd", learning_rate=0.5, lr_scheduler_type="constant", logging_steps=1, report_to=[],
+        save_strategy="no", eval_strategy="no", use_cpu=True, seed=0, disable_tqdm=True, max_grad_norm=1e9,
+    )

@@ -57,6 +57,8 @@ def test_sentiment_task_drops_the_neutral_band():
 
 
 def test_second_encode_reads_the_cache_instead_of_tokenizing(tmp_path, monkeypatch):
+    import copy
+
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path)
@@ -70,6 +72,7 @@ def test_second_encode_reads_the_cache_instead_of_tokenizing(tmp_path, monkeypat
             raise AssertionError("tokenized again instead of reading the cache")
 
     Refuses.__name__ = type(tok).__name__
+    tok = copy.deepcopy(tok)  # the loaded tokenizer is shared within the process (models._tokenizer): not this one
     tok.__class__ = Refuses
     second = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     assert second["train"]["input_ids"] == first["train"]["input_ids"]

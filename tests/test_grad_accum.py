@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CONF, compose, options
+from conftest import CONF, compose, one_step_arguments, options
 from hydra.utils import instantiate
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from losslab import models
 from losslab.losses.catalog import aliases
@@ -36,12 +36,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
         loss.fit(encoded["train"]["labels"])
     if hasattr(loss, "attach"):
         loss.attach(model)
-    args = TrainingArguments(
-        output_dir=str(tmp_path / f"{loss_name}-{batch}x{accum}"), per_device_train_batch_size=batch,
-        gradient_accumulation_steps=accum, max_steps=1, optim="sgd", learning_rate=0.5,
-        lr_scheduler_type="constant", logging_steps=1, report_to=[], save_strategy="no", eval_strategy="no",
-        use_cpu=True, seed=0, disable_tqdm=True, max_grad_norm=1e9,
-    )
+    args = one_step_arguments(tmp_path / f"{loss_name}-{batch}x{accum}", batch, accum)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = Trainer(
         model=model, args=args, train_dataset=encoded["train"], data_collator=data.collator(cfg.task.kind, tok),

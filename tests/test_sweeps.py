@@ -47,7 +47,8 @@ def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
     [parent], children = split(tmp_path)
     assert parent.info.status == "FINISHED" and parent.data.tags["children.finished"] == "4"
     assert "loss=mse,mae" in parent.data.tags["losslab.command"]
-    assert sorted(c.info.run_name for c in children) == ["mae", "mae", "mse", "mse"]
+    # named by what the sweep varies (the report's rule), so the seed shows in the UI's runs table
+    assert sorted(c.info.run_name for c in children) == ["mae · seed=1", "mae · seed=2", "mse · seed=1", "mse · seed=2"]
     assert all(c.info.status == "FINISHED" and "test_pearson" in c.data.metrics for c in children)
     assert {c.data.tags["choice.loss"] for c in children} == {"mse", "mae"}  # the UI groups by these
     report = assert_report(tmp_path, parent, ["mse", "mae"])

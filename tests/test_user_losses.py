@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import QUICK, TESTS, compose, run_train, runs
+from conftest import QUICK, TESTS, compose, one_step_arguments, run_train, runs
 from hydra.utils import instantiate
 from user_losses import CustomMSELoss, DeclaredMean, TutorialMSE, TutorialRMSE
 
@@ -162,7 +162,6 @@ NO_DROPOUT = ["+model.architecture.hidden_dropout_prob=0.0", "+model.architectur
 
 def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     """One SGD step with ``loss_name`` through ``run.build_trainer``: (parameter update, logged loss)."""
-    from transformers import TrainingArguments
 
     from losslab import models
     from losslab.run import build_trainer, compute_loss_func
@@ -176,12 +175,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     model, tok = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task))
     splits, label_names = data.load_splits(cfg.task)
     encoded = data.encode(splits, tok, cfg.task)
-    args = TrainingArguments(
-        output_dir=str(tmp_path / f"{loss_name}-{batch}x{accum}"), per_device_train_batch_size=batch,
-        gradient_accumulation_steps=accum, max_steps=1, optim="sgd", learning_rate=0.5,
-        lr_scheduler_type="constant", logging_steps=1, report_to=[], save_strategy="no", eval_strategy="no",
-        use_cpu=True, seed=0, disable_tqdm=True, max_grad_norm=1e9,
-    )
+    args = one_step_arguments(tmp_path / f"{loss_name}-{batch}x{accum}", batch, accum)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = build_trainer(cfg, loss_fn, model, tok, encoded, args, label_names=label_names)
     trainer.train()

@@ -163,6 +163,24 @@ def budget(report: Report) -> str:
     return "varies: " + "; ".join(f"`{label}`: {' / '.join(bs)}" for label, bs in per_row.items())
 
 
+def hardware(report: Report, parent) -> str:
+    """Where the jobs ran and how long they took, from the runs themselves: device (and its name when the run
+    logged one), precision, the sweep's wall time (its parent run) and the jobs' mean duration."""
+    runs = [r for row in report.rows for r in row.runs]
+    where = set()
+    for r in runs:
+        p = r.data.params
+        precision = "bf16" if p.get("bf16") == "True" else "fp16" if p.get("fp16") == "True" else "fp32"
+        name = r.data.tags.get("losslab.device_name")
+        where.add(f"{p.get('hardware.device', '?')}{f' ({name})' if name else ''}, {precision}")
+    durations = [(r.info.end_time - r.info.start_time) / 60000 for r in runs if r.info.end_time and r.info.start_time]
+    took = (f"; wall time: the sweep {(parent.info.end_time - parent.info.start_time) / 60000:.1f} min"
+            if parent.info.end_time and parent.info.start_time else "")
+    if durations:
+        took += f", a job {sum(durations) / len(durations):.1f} min on average ({sum(durations):.0f} min in all)"
+    return " / ".join(sorted(where)) + took
+
+
 def _rows(params: dict, key: str) -> str:
     value = params.get(key)
     return "all" if value in (None, "None", "null") else value
@@ -238,6 +256,7 @@ def markdown(report: Report, uri: str) -> str:
         f"- task: `{params.get('task.name')}` · model: `{first.data.tags.get('choice.model') if first else ''}` · "
         f"objective: `{report.objective}` {arrow(report.objective)} (validation, picks each job's best checkpoint)",
         f"- budget per job: {budget(report)}; seeds: {_seeds(report)}",
+        f"- hardware: {hardware(report, parent)}",
         f"- MLflow parent run `{report.parent_id}`; {len(runs)} finished job(s), {len(report.failed)} failed",
         "",
         f"**Answer ({report.objective}):** {answer(report)}",

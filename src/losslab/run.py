@@ -6,6 +6,7 @@ model load next; the MLflow run starts only once all of that has worked, so a ba
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -30,8 +31,10 @@ def training_arguments(cfg: DictConfig):
     return TrainingArguments(**args)
 
 
-def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None):
-    """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
+def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None,
+                  logged=None):
+    """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``. ``logged``: the metric
+    points a resumed run already holds (:class:`losslab.resume.LoggedSteps`), which its MLflow callback skips."""
     from transformers import Seq2SeqTrainer, Trainer
 
     from losslab import metrics
@@ -53,7 +56,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     trackers = []
     if "mlflow" in args.report_to:  # the Trainer's MLflow callback, made resume-aware (no step logged twice)
         args.report_to = [r for r in args.report_to if r != "mlflow"]
-        trackers = [MLflowLogger()]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
+        trackers = [MLflowLogger(logged)]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
     from losslab.evaluation import ValidationPredictions, trainer_class
 
     validation = ValidationPredictions(metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer))
@@ -174,7 +177,7 @@ def train(cfg: DictConfig) -> float:
     """
     from hydra.utils import instantiate
 
-    from losslab import preflight, tracking
+    from losslab import identity, preflight, resume, tracking
 
     started = time.time()
     preflight.check(cfg)  # no data, no model yet
@@ -182,12 +185,12 @@ def train(cfg: DictConfig) -> float:
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
 
-    digest = tracking.config_hash(cfg)
+    digest = identity.config_hash(cfg)
     from losslab import distributed  # several processes (torchrun, a multi-task Slurm job): rank 0 tracks
 
     distributed.init(cfg.hardware)
     lookup = cfg.tracking.get("resume", True) and distributed.is_main()
-    previous = tracking.previous_attempt(cfg, digest) if lookup else tracking.Previous()
+    previous = resume.previous_attempt(cfg, digest) if lookup else resume.Previous()
     skip, previous.checkpoint, out_dir = distributed.from_main(
         (previous.finished is not None and _in_sweep(), previous.checkpoint, cfg.trainer.output_dir))
     with open_dict(cfg):
@@ -196,7 +199,7 @@ def train(cfg: DictConfig) -> float:
         return float("nan")
     if skip:
         done = previous.finished
-        tracking.reuse_in_sweep(cfg.tracking.uri, done)
+        resume.reuse_in_sweep(cfg.tracking.uri, done)
         print(f"losslab: this job already finished as MLflow run {done.info.run_id} (same composed config); "
               "not run again (tracking.resume=false to rerun)", flush=True)
         return float(done.data.metrics.get("objective", float("nan")))
@@ -228,8 +231,10 @@ def train(cfg: DictConfig) -> float:
                           lambda: data.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
     args = training_arguments(cfg)
+    logged = previous.logged  # the points a resumed run already holds: none is logged twice
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
-                            [LossComponents(loss, tracking.log_metrics)], label_names)
+                            [LossComponents(loss, functools.partial(tracking.log_metrics, logged=logged))],
+                            label_names, logged)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
     job_run = tracking.job_run(cfg, run_name, digest, previous) if distributed.is_main() else distributed.NoRun()
@@ -245,8 +250,8 @@ def train(cfg: DictConfig) -> float:
             evals = [h for h in trainer.state.log_history if objective in h]
             value = float(evals[-1][objective] if evals else trainer.evaluate()[objective])
         test = keep_predictions(trainer, encoded, cfg, tokenizer)
-        tracking.log_metrics({"objective": value}, trainer.state.global_step)  # what a sweeper optimizes
-        ui.end_job(cfg, test, value, trainer.state.global_step)  # objective/test_<o>, the run's description
+        tracking.log_metrics({"objective": value}, trainer.state.global_step, logged)  # what a sweeper optimizes
+        ui.end_job(cfg, test, value, trainer.state.global_step, logged)  # objective/test_<o>, the run's description
         run_id = run.info.run_id
     if distributed.is_main():
         print(summary(cfg, run_id, test, time.time() - started), flush=True)
@@ -298,9 +303,9 @@ def _job_label(cfg: DictConfig) -> str:
 
 
 def _safe_hash(cfg: DictConfig) -> str | None:
-    from losslab import tracking
+    from losslab import identity
 
     try:
-        return tracking.config_hash(cfg)
+        return identity.config_hash(cfg)
     except Exception:  # an unresolvable config: the job is still recorded, without an identity
         return None

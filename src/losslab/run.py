@@ -181,11 +181,25 @@ def train(cfg: DictConfig) -> float:
 
     started = time.time()
     preflight.check(cfg)  # no data, no model yet
+    from losslab.tasks import data, noise
+
+    # the per-process key of the loaded splits: the task as composed; with task.label_noise > 0 the train
+    # targets depend on the seed too
+    task_key = OmegaConf.to_yaml(cfg.task, resolve=True) + noise.cache_salt(cfg)
+
+    def load_splits():
+        return data.shared(("splits", task_key), lambda: data.load_splits(cfg.task, seed=cfg.seed))
+
+    if cfg.task.get("num_labels") is None:  # bring-your-own data: the classes found in train, filled in before
+        _, found = load_splits()            # the loss, the head and the job's identity are made from the config
+        if found:
+            with open_dict(cfg):
+                cfg.task.num_labels = len(found)
     loss = instantiate(cfg.loss)
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
 
-    digest = identity.config_hash(cfg)
+    digest = identity.config_hash(cfg)  # the config is not changed after this, but for where the job writes
     from losslab import distributed  # several processes (torchrun, a multi-task Slurm job): rank 0 tracks
 
     distributed.init(cfg.hardware)
@@ -213,18 +227,10 @@ def train(cfg: DictConfig) -> float:
 
     from losslab import hardware, models, ui
     from losslab.callbacks import LossComponents
-    from losslab.tasks import data
 
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
-    from losslab.tasks import noise
-
-    # before num_labels is filled in below; with task.label_noise > 0 the train targets depend on the seed too
-    task_key = OmegaConf.to_yaml(cfg.task, resolve=True) + noise.cache_salt(cfg)
-    splits, label_names = data.shared(("splits", task_key), lambda: data.load_splits(cfg.task, seed=cfg.seed))
-    if cfg.task.get("num_labels") is None and label_names:  # bring-your-own data: classes found in train
-        with open_dict(cfg):
-            cfg.task.num_labels = len(label_names)
+    splits, label_names = load_splits()
     model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task),
                                     label_names=label_names)
     encoded = data.shared(("encoded", task_key, data.tokenizer_id(tokenizer)),

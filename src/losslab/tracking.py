@@ -206,8 +206,12 @@ def job_run(cfg: DictConfig, run_name: str, digest: str, resume=None):
     callers that log metrics to skip."""
     import mlflow
 
-    from losslab import faults, locks
+    from losslab import faults, identity, locks
 
+    if identity.config_hash(cfg) != digest:  # the params and config.yaml logged below must be what was hashed
+        raise RuntimeError("the job's config changed after its identity was taken (not only where it writes); "
+                           "fill in any derived value before losslab.identity.config_hash")
+    # where it writes is logged as it is now (trainer.output_dir: the checkpoints' folder, a resumed one's own)
     tags = {**job_tags(cfg), CONFIG_HASH_TAG: digest, CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
     # held while the run is RUNNING, dropped by the kernel if this process dies: how a twin knows it is alive
     lock = locks.try_lock(locks.job_lock_path(cfg.trainer.output_dir))

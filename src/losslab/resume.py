@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from losslab.identity import CONFIG_HASH_TAG
+from losslab.identity import CONFIG_HASH_TAG, JOB_KEY_TAG, VERSION_TAG, Identity
 
 CHECKPOINTS_TAG = "losslab.checkpoint_dir"
 
@@ -43,10 +43,19 @@ class Previous:
     unfinished: object | None = None     # mlflow Run whose checkpoint folder still has a checkpoint
     checkpoint: str | None = None
     logged: LoggedSteps = field(default_factory=LoggedSteps)
+    other_versions: list[str] = field(default_factory=list)  # versions with a finished run of this config
+
+    def version_note(self, version: str) -> str | None:
+        """One line when this config finished only under other losslab versions: it is run again, and says so."""
+        if self.finished is not None or not self.other_versions:
+            return None
+        return (f"finished runs of this config exist under losslab {', '.join(self.other_versions)}; "
+                f"rerunning under {version}")
 
 
-def previous_attempt(cfg: DictConfig, digest: str) -> Previous:
-    """Look the job up in the store by its config hash (not by directory name).
+def previous_attempt(cfg: DictConfig, job: Identity) -> Previous:
+    """Look the job up in the store by its config hash (not by directory name); when no run of it finished
+    under this losslab version, the versions under which one did are noted (``other_versions``).
 
     A RUNNING attempt whose process is alive (it holds the lock in its checkpoint folder, see
     :mod:`losslab.locks`) is never taken over: :class:`losslab.faults.JobRunning` is raised. The attempt to
@@ -59,7 +68,8 @@ def previous_attempt(cfg: DictConfig, digest: str) -> Previous:
     exp = client.get_experiment_by_name(cfg.tracking.experiment)
     if exp is None:
         return Previous()
-    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{CONFIG_HASH_TAG}` = '{digest}'",
+    runs = client.search_runs([exp.experiment_id],
+                              filter_string=f"tags.`{CONFIG_HASH_TAG}` = '{job.config_hash}'",
                               order_by=["attributes.start_time DESC"], max_results=100)
 
     def running(run, who):
@@ -75,6 +85,10 @@ def previous_attempt(cfg: DictConfig, digest: str) -> Previous:
             raise running(run, who)
     done = [run for run in runs if run.info.status == "FINISHED"]
     previous = Previous(finished=done[0] if done else None)
+    if not done:  # the same config under another version: rerun (code changed), but say so
+        others = client.search_runs([exp.experiment_id], max_results=1000, filter_string=(
+            f"tags.`{JOB_KEY_TAG}` = '{job.job_key}' and attributes.status = 'FINISHED'"))
+        previous.other_versions = sorted({r.data.tags.get(VERSION_TAG, "?") for r in others} - {job.version})
     for run in runs:  # newest first: an unfinished attempt after the last finished one, with a checkpoint
         if run.info.status == "FINISHED":
             break

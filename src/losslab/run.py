@@ -199,12 +199,14 @@ def train(cfg: DictConfig) -> float:
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
 
-    digest = identity.config_hash(cfg)  # the config is not changed after this, but for where the job writes
+    job = identity.of(cfg)  # the config is not changed after this, but for where the job writes
     from losslab import distributed  # several processes (torchrun, a multi-task Slurm job): rank 0 tracks
 
     distributed.init(cfg.hardware)
     lookup = cfg.tracking.get("resume", True) and distributed.is_main()
-    previous = resume.previous_attempt(cfg, digest) if lookup else resume.Previous()
+    previous = resume.previous_attempt(cfg, job) if lookup else resume.Previous()
+    if previous.version_note(job.version):
+        print(f"losslab: {previous.version_note(job.version)}", flush=True)
     skip, previous.checkpoint, out_dir = distributed.from_main(
         (previous.finished is not None and _in_sweep(), previous.checkpoint, cfg.trainer.output_dir))
     with open_dict(cfg):
@@ -243,7 +245,7 @@ def train(cfg: DictConfig) -> float:
                             label_names, logged)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
-    job_run = tracking.job_run(cfg, run_name, digest, previous) if distributed.is_main() else distributed.NoRun()
+    job_run = tracking.job_run(cfg, run_name, job, previous) if distributed.is_main() else distributed.NoRun()
     with job_run as run:
         ui.start_job(cfg, splits)  # the run named by what its sweep varies; the splits as dataset inputs
         tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
@@ -291,7 +293,7 @@ def main(cfg: DictConfig) -> float:
             from losslab.distributed import is_main
 
             if not getattr(err, "losslab_run_id", None) and is_main():
-                tracking.record_failed_job(cfg, _loss_name(cfg), _safe_hash(cfg), err)
+                tracking.record_failed_job(cfg, _loss_name(cfg), _safe_identity(cfg), err)
             return float("nan")
         if isinstance(err, UsageError):
             print(f"losslab: error: {err}", file=sys.stderr, flush=True)
@@ -308,10 +310,10 @@ def _job_label(cfg: DictConfig) -> str:
     return f"#{hc.job.num} ({' '.join(mask_overrides(hc.overrides.task))})"
 
 
-def _safe_hash(cfg: DictConfig) -> str | None:
+def _safe_identity(cfg: DictConfig):
     from losslab import identity
 
     try:
-        return identity.config_hash(cfg)
+        return identity.of(cfg)
     except Exception:  # an unresolvable config: the job is still recorded, without an identity
         return None

@@ -131,12 +131,21 @@ def children(uri: str, parent_id: str) -> list:
 
 
 def latest_per_job(runs: list) -> tuple[list, list]:
-    """(finished, failed): per config hash, the finished run if there is one, else its latest attempt."""
+    """(finished, failed): per job (config hash), the finished run if there is one, else its latest attempt.
+
+    A job whose identity changed under the same command (its data edited, another losslab version) counts
+    once, as its latest identity: of the jobs with the same overrides, the one attempted last."""
     by_job: dict[str, list] = {}
     for run in runs:
         by_job.setdefault(run.data.tags.get(CONFIG_HASH_TAG, run.info.run_id), []).append(run)
+    latest: dict[str, list] = {}  # the command-line overrides -> the attempts of its latest job
+    for key, attempts in by_job.items():
+        last = max(attempts, key=lambda r: r.info.start_time)
+        point = last.data.tags.get("losslab.overrides") or key
+        if point not in latest or max(r.info.start_time for r in latest[point]) < last.info.start_time:
+            latest[point] = attempts
     finished, failed = [], []
-    for attempts in by_job.values():
+    for attempts in latest.values():
         done = [r for r in attempts if r.info.status == "FINISHED"]
         if done:
             finished.append(max(done, key=lambda r: r.info.start_time))
@@ -198,8 +207,9 @@ def _start_child(cfg: DictConfig, run_name: str, tags: dict[str, str]):
 
 
 @contextlib.contextmanager
-def job_run(cfg: DictConfig, run_name: str, digest: str, resume=None):
-    """One MLflow run for this job: FINISHED on success, FAILED (with the error attached) if it raises.
+def job_run(cfg: DictConfig, run_name: str, job, resume=None):
+    """One MLflow run for this job (``job``: its :class:`losslab.identity.Identity`, as tags): FINISHED on
+    success, FAILED (with the error attached) if it raises.
 
     With ``resume`` (a :class:`losslab.resume.Previous`: an interrupted attempt with a checkpoint) the job
     continues in that attempt's run; the points that run already holds are ``resume.logged``, for the
@@ -208,11 +218,11 @@ def job_run(cfg: DictConfig, run_name: str, digest: str, resume=None):
 
     from losslab import faults, identity, locks
 
-    if identity.config_hash(cfg) != digest:  # the params and config.yaml logged below must be what was hashed
+    if identity.of(cfg) != job:  # the params and config.yaml logged below must be what was hashed
         raise RuntimeError("the job's config changed after its identity was taken (not only where it writes); "
                            "fill in any derived value before losslab.identity.config_hash")
     # where it writes is logged as it is now (trainer.output_dir: the checkpoints' folder, a resumed one's own)
-    tags = {**job_tags(cfg), CONFIG_HASH_TAG: digest, CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
+    tags = {**job_tags(cfg), **job.tags(), CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
     # held while the run is RUNNING, dropped by the kernel if this process dies: how a twin knows it is alive
     lock = locks.try_lock(locks.job_lock_path(cfg.trainer.output_dir))
     if lock is None:
@@ -269,16 +279,17 @@ def config_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(secrets.mask_tree(OmegaConf.to_container(cfg, resolve=True))))
 
 
-def record_failed_job(cfg: DictConfig, run_name: str, digest: str | None, exc: BaseException) -> str | None:
+def record_failed_job(cfg: DictConfig, run_name: str, job, exc: BaseException) -> str | None:
     """A sweep job that failed before its run started (a bad option, missing data) still becomes a FAILED
-    child run carrying the error, so the sweep's summary and the UI show it. Returns its run id."""
+    child run carrying the error, so the sweep's summary and the UI show it (``job``: its identity, None when
+    the config cannot be resolved). Returns its run id."""
     import mlflow
 
     from losslab.cluster import parent_run_id
 
     if not parent_run_id(cfg.tracking.uri):
         return None
-    run = _start_child(cfg, run_name, job_tags(cfg) | ({CONFIG_HASH_TAG: digest} if digest else {}))
+    run = _start_child(cfg, run_name, job_tags(cfg) | (job.tags() if job else {}))
     _record_error(exc)
     mlflow.end_run("FAILED")
     return run.info.run_id

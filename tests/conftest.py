@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
+# a train.py subprocess imports this checkout's losslab (not whichever checkout .venv was installed from) and tests/
+SEARCH_PATH = os.pathsep.join([str(ROOT / "src"), str(TESTS)])
 
 # A tiny model and a few steps: every piece of the real pipeline runs, in seconds.
 QUICK = [
@@ -28,7 +30,7 @@ QUICK = [
 
 def run_train(args: list[str], out: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     """``python train.py ARGS paths.output_dir=OUT``; tests/ is importable so test-only losses resolve."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(TESTS), "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": SEARCH_PATH, "TOKENIZERS_PARALLELISM": "false"}
     env.pop("LOSSLAB_PARENT_RUN_ID", None)
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args, f"paths.output_dir={out}"],

@@ -7,7 +7,7 @@ import pytest
 from conftest import compose
 from omegaconf import OmegaConf
 
-from losslab import tracking
+from losslab import identity
 from losslab.errors import UsageError
 from losslab.tasks import data, noise
 
@@ -125,10 +125,10 @@ def test_config_hash_of_a_job_without_noise_is_unchanged_by_the_knob():
     cfg = compose(job)
     before = OmegaConf.to_container(cfg)  # the same job as composed before task.label_noise existed
     del before["task"]["label_noise"]
-    assert tracking.config_hash(cfg) == tracking.config_hash(OmegaConf.create(before))
+    assert identity.config_hash(cfg) == identity.config_hash(OmegaConf.create(before))
     noisy = compose([*job, "task.label_noise=0.2"])
-    assert tracking.config_hash(noisy) != tracking.config_hash(cfg)
-    assert tracking.config_hash(noisy) != tracking.config_hash(compose([*job, "task.label_noise=0.4"]))
+    assert identity.config_hash(noisy) != identity.config_hash(cfg)
+    assert identity.config_hash(noisy) != identity.config_hash(compose([*job, "task.label_noise=0.4"]))
 
 
 def test_the_per_process_splits_cache_is_keyed_by_the_seed_only_under_noise():

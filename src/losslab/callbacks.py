@@ -97,11 +97,17 @@ class LossComponents(TrainerCallback):
 
 class MLflowLogger(MLflowCallback):
     """The Trainer's own MLflow callback, but a job resumed from a checkpoint does not log again the points
-    its run already has (the steps between that checkpoint and the interruption): no duplicate steps."""
+    its run already has (the steps between that checkpoint and the interruption): no duplicate steps.
+
+    ``logged`` says which steps the run holds (:class:`losslab.resume.LoggedSteps`; None: a new run)."""
+
+    def __init__(self, logged=None):
+        super().__init__()
+        self.logged = logged
 
     def on_log(self, args, state, control, logs, model=None, **kwargs):
-        from losslab import tracking
-
-        fresh = {k: v for k, v in (logs or {}).items() if tracking.is_new(k, state.global_step)}
+        fresh = dict(logs or {})
+        if self.logged is not None:
+            fresh = self.logged.new(fresh, state.global_step)
         if fresh:
             super().on_log(args, state, control, fresh, model=model, **kwargs)

@@ -45,7 +45,7 @@ class MLflowSweep(Callback):
             log.warning("could not end the sweep's parent run %s", run_id)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from losslab import distributed, report, secrets, tracking
+        from losslab import distributed, identity, report, secrets, tracking
 
         distributed.refuse_sweep()  # under torchrun (also a preset that sweeps): every rank would run it all
         from losslab.cluster import check_server
@@ -62,7 +62,7 @@ class MLflowSweep(Callback):
             "losslab.command": " ".join(secrets.mask_overrides(sys.argv))[:5000],
             "losslab.overrides": " ".join(secrets.mask_overrides(config.hydra.overrides.task))[:5000],
             "losslab.sweep_dir": str(sweep_dir),
-            tracking.SWEEP_HASH_TAG: tracking.sweep_hash(config),
+            identity.SWEEP_HASH_TAG: identity.sweep_hash(config),
         }
         self.run_id = tracking.start_parent(config.tracking, tags)
         os.environ[tracking.PARENT_RUN_ENV] = self.run_id

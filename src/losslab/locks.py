@@ -53,9 +53,16 @@ def try_lock(path: str | Path, note: str | None = None) -> Lock | None:
             return None
         raise
     os.ftruncate(fd, 0)
-    os.write(fd, (note or f"pid {os.getpid()}").encode())
+    os.write(fd, (note or this_process()).encode())
     lock = _held[str(path)] = Lock(path, fd)
     return lock
+
+
+def this_process() -> str:
+    """``pid <n> on <host>``: what a lock's file says about its holder."""
+    import socket
+
+    return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
 def holder(path: str | Path) -> str | None:

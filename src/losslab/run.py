@@ -6,6 +6,7 @@ model load next; the MLflow run starts only once all of that has worked, so a ba
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -30,8 +31,10 @@ def training_arguments(cfg: DictConfig):
     return TrainingArguments(**args)
 
 
-def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None):
-    """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
+def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None,
+                  logged=None):
+    """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``. ``logged``: the metric
+    points a resumed run already holds (:class:`losslab.resume.LoggedSteps`), which its MLflow callback skips."""
     from transformers import Seq2SeqTrainer, Trainer
 
     from losslab import metrics
@@ -53,7 +56,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     trackers = []
     if "mlflow" in args.report_to:  # the Trainer's MLflow callback, made resume-aware (no step logged twice)
         args.report_to = [r for r in args.report_to if r != "mlflow"]
-        trackers = [MLflowLogger()]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
+        trackers = [MLflowLogger(logged)]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
     from losslab.evaluation import ValidationPredictions, trainer_class
 
     validation = ValidationPredictions(metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer))
@@ -174,20 +177,36 @@ def train(cfg: DictConfig) -> float:
     """
     from hydra.utils import instantiate
 
-    from losslab import preflight, tracking
+    from losslab import identity, preflight, resume, tracking
 
     started = time.time()
     preflight.check(cfg)  # no data, no model yet
+    from losslab.tasks import data, noise
+
+    # the per-process key of the loaded splits: the task as composed; with task.label_noise > 0 the train
+    # targets depend on the seed too
+    task_key = OmegaConf.to_yaml(cfg.task, resolve=True) + noise.cache_salt(cfg)
+
+    def load_splits():
+        return data.shared(("splits", task_key), lambda: data.load_splits(cfg.task, seed=cfg.seed))
+
+    if cfg.task.get("num_labels") is None:  # bring-your-own data: the classes found in train, filled in before
+        _, found = load_splits()            # the loss, the head and the job's identity are made from the config
+        if found:
+            with open_dict(cfg):
+                cfg.task.num_labels = len(found)
     loss = instantiate(cfg.loss)
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
 
-    digest = tracking.config_hash(cfg)
+    job = identity.of(cfg)  # the config is not changed after this, but for where the job writes
     from losslab import distributed  # several processes (torchrun, a multi-task Slurm job): rank 0 tracks
 
     distributed.init(cfg.hardware)
     lookup = cfg.tracking.get("resume", True) and distributed.is_main()
-    previous = tracking.previous_attempt(cfg, digest) if lookup else tracking.Previous()
+    previous = resume.previous_attempt(cfg, job) if lookup else resume.Previous()
+    if previous.version_note(job.version):
+        print(f"losslab: {previous.version_note(job.version)}", flush=True)
     skip, previous.checkpoint, out_dir = distributed.from_main(
         (previous.finished is not None and _in_sweep(), previous.checkpoint, cfg.trainer.output_dir))
     with open_dict(cfg):
@@ -196,7 +215,7 @@ def train(cfg: DictConfig) -> float:
         return float("nan")
     if skip:
         done = previous.finished
-        tracking.reuse_in_sweep(cfg.tracking.uri, done)
+        resume.reuse_in_sweep(cfg.tracking.uri, done)
         print(f"losslab: this job already finished as MLflow run {done.info.run_id} (same composed config); "
               "not run again (tracking.resume=false to rerun)", flush=True)
         return float(done.data.metrics.get("objective", float("nan")))
@@ -210,29 +229,23 @@ def train(cfg: DictConfig) -> float:
 
     from losslab import hardware, models, ui
     from losslab.callbacks import LossComponents
-    from losslab.tasks import data
 
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
-    from losslab.tasks import noise
-
-    # before num_labels is filled in below; with task.label_noise > 0 the train targets depend on the seed too
-    task_key = OmegaConf.to_yaml(cfg.task, resolve=True) + noise.cache_salt(cfg)
-    splits, label_names = data.shared(("splits", task_key), lambda: data.load_splits(cfg.task, seed=cfg.seed))
-    if cfg.task.get("num_labels") is None and label_names:  # bring-your-own data: classes found in train
-        with open_dict(cfg):
-            cfg.task.num_labels = len(label_names)
+    splits, label_names = load_splits()
     model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task),
                                     label_names=label_names)
     encoded = data.shared(("encoded", task_key, data.tokenizer_id(tokenizer)),
                           lambda: data.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
     args = training_arguments(cfg)
+    logged = previous.logged  # the points a resumed run already holds: none is logged twice
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
-                            [LossComponents(loss, tracking.log_metrics)], label_names)
+                            [LossComponents(loss, functools.partial(tracking.log_metrics, logged=logged))],
+                            label_names, logged)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
-    job_run = tracking.job_run(cfg, run_name, digest, previous) if distributed.is_main() else distributed.NoRun()
+    job_run = tracking.job_run(cfg, run_name, job, previous) if distributed.is_main() else distributed.NoRun()
     with job_run as run:
         ui.start_job(cfg, splits)  # the run named by what its sweep varies; the splits as dataset inputs
         tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
@@ -245,8 +258,8 @@ def train(cfg: DictConfig) -> float:
             evals = [h for h in trainer.state.log_history if objective in h]
             value = float(evals[-1][objective] if evals else trainer.evaluate()[objective])
         test = keep_predictions(trainer, encoded, cfg, tokenizer)
-        tracking.log_metrics({"objective": value}, trainer.state.global_step)  # what a sweeper optimizes
-        ui.end_job(cfg, test, value, trainer.state.global_step)  # objective/test_<o>, the run's description
+        tracking.log_metrics({"objective": value}, trainer.state.global_step, logged)  # what a sweeper optimizes
+        ui.end_job(cfg, test, value, trainer.state.global_step, logged)  # objective/test_<o>, the run's description
         run_id = run.info.run_id
     if distributed.is_main():
         print(summary(cfg, run_id, test, time.time() - started), flush=True)
@@ -280,7 +293,7 @@ def main(cfg: DictConfig) -> float:
             from losslab.distributed import is_main
 
             if not getattr(err, "losslab_run_id", None) and is_main():
-                tracking.record_failed_job(cfg, _loss_name(cfg), _safe_hash(cfg), err)
+                tracking.record_failed_job(cfg, _loss_name(cfg), _safe_identity(cfg), err)
             return float("nan")
         if isinstance(err, UsageError):
             print(f"losslab: error: {err}", file=sys.stderr, flush=True)
@@ -297,10 +310,10 @@ def _job_label(cfg: DictConfig) -> str:
     return f"#{hc.job.num} ({' '.join(mask_overrides(hc.overrides.task))})"
 
 
-def _safe_hash(cfg: DictConfig) -> str | None:
-    from losslab import tracking
+def _safe_identity(cfg: DictConfig):
+    from losslab import identity
 
     try:
-        return tracking.config_hash(cfg)
+        return identity.of(cfg)
     except Exception:  # an unresolvable config: the job is still recorded, without an identity
         return None

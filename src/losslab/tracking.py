@@ -1,29 +1,25 @@
-"""MLflow: the store, one run per job (a child of its sweep's parent run), params, tags and artifacts.
+"""MLflow: the store, the life of a run (one per job, a child of its sweep's parent run), params, tags and
+artifacts.
 
 Metric histories (train loss per logging step, eval metrics per evaluation, final test metrics) come from
-the Trainer's own ``MLflowCallback`` (``report_to: [mlflow]``), which reuses the run started here. This
-module knows nothing about any particular loss.
+the Trainer's own ``MLflowCallback`` (``report_to: [mlflow]``, as :class:`losslab.callbacks.MLflowLogger`),
+which reuses the run started here. A job's identity (its hashes) is :mod:`losslab.identity`; its earlier
+attempts and what a resumed run already holds are :mod:`losslab.resume`. This module knows nothing about
+any particular loss.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from losslab.identity import CONFIG_HASH_TAG, SWEEP_HASH_TAG
+from losslab.resume import CHECKPOINTS_TAG
+
 PARENT_RUN_ENV = "LOSSLAB_PARENT_RUN_ID"
-CONFIG_HASH_TAG = "losslab.config_hash"
-SWEEP_HASH_TAG = "losslab.sweep_hash"
-CHECKPOINTS_TAG = "losslab.checkpoint_dir"
-# where a job writes, not what it computes: left out of the identity of a job (its config hash)
-_PLACE_KEYS = {"paths": None, "tracking": None, "trainer": ("output_dir", "logging_dir", "disable_tqdm")}
-CONFIG_GROUPS = ("task", "model", "loss", "hardware", "trainer", "tracking", "experiment")
 
 
 def ui_command(uri: str) -> str:
@@ -101,123 +97,6 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
     return flat
 
 
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """The identity of a job: its composed, resolved config less where it writes (output dirs, the store).
-    Two jobs with the same hash compute the same thing, whatever their directories or sweep."""
-    conf = OmegaConf.to_container(cfg, resolve=True)
-    for key, fields in _PLACE_KEYS.items():
-        if fields is None:
-            conf.pop(key, None)
-        else:
-            for f in fields:
-                conf.get(key, {}).pop(f, None)
-    if not conf.get("task", {}).get("label_noise", 1):  # no noise (the default): a job keeps its pre-knob hash
-        conf["task"].pop("label_noise")
-    return _digest(conf)
-
-
-def sweep_hash(config: DictConfig) -> str:
-    """The identity of a sweep: its command-line overrides and sweeper parameters, less hydra/ overrides
-    (the same sweep on another launcher is the same sweep)."""
-    params = config.hydra.sweeper.get("params")
-    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
-    return _digest({"overrides": sorted(config.hydra.overrides.task), "params": params,
-                    "experiment": config.tracking.experiment})
-
-
-@dataclass
-class Previous:
-    """What an earlier attempt at the same job (same config hash) left: a finished run to reuse, or an
-    unfinished run with a checkpoint to resume into."""
-
-    finished: object | None = None       # mlflow Run
-    unfinished: object | None = None     # mlflow Run whose checkpoint folder still has a checkpoint
-    checkpoint: str | None = None
-    logged: dict[str, int] = field(default_factory=dict)  # metric key -> last step it was logged at
-
-
-def previous_attempt(cfg: DictConfig, digest: str) -> Previous:
-    """Look the job up in the store by its config hash (not by directory name).
-
-    A RUNNING attempt whose process is alive (it holds the lock in its checkpoint folder, see
-    :mod:`losslab.locks`) is never taken over: :class:`losslab.faults.JobRunning` is raised. The attempt to
-    resume is locked here, so two jobs restarted at once cannot both resume it."""
-    from losslab import locks
-    from losslab.faults import JobRunning
-
-    locks.release_all()  # an earlier job of this process (a sweep on the basic launcher) is over
-    tracking = cfg.tracking
-    client = _client(tracking.uri)
-    exp = client.get_experiment_by_name(tracking.experiment)
-    if exp is None:
-        return Previous()
-    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{CONFIG_HASH_TAG}` = '{digest}'",
-                              order_by=["attributes.start_time DESC"], max_results=100)
-
-    def running(run, who):
-        folder = run.data.tags.get(CHECKPOINTS_TAG)
-        return JobRunning(f"this job (same composed config) is already running as MLflow run {run.info.run_id} "
-                          f"({who}, writing {folder}); it is not started twice: wait for it to end, or stop it "
-                          "and run this command again to resume it")
-
-    for run in runs:  # a live attempt, wherever it is in the list
-        folder = run.data.tags.get(CHECKPOINTS_TAG)
-        who = locks.holder(locks.job_lock_path(folder)) if folder and run.info.status == "RUNNING" else None
-        if who:
-            raise running(run, who)
-    done = [run for run in runs if run.info.status == "FINISHED"]
-    previous = Previous(finished=done[0] if done else None)
-    for run in runs:  # newest first: an unfinished attempt after the last finished one, with a checkpoint
-        if run.info.status == "FINISHED":
-            break
-        folder = run.data.tags.get(CHECKPOINTS_TAG)
-        checkpoint = last_complete_checkpoint(folder) if folder and Path(folder).is_dir() else None
-        if checkpoint:
-            if locks.try_lock(locks.job_lock_path(folder), _lock_note()) is None:  # a twin got there first
-                raise running(run, locks.holder(locks.job_lock_path(folder)) or "another process")
-            previous.unfinished, previous.checkpoint = run, checkpoint
-            previous.logged = {key: max(m.step for m in client.get_metric_history(run.info.run_id, key))
-                               for key in run.data.metrics}
-            break
-    return previous
-
-
-def last_complete_checkpoint(folder: str) -> str | None:
-    """The newest ``checkpoint-N`` in ``folder`` that the Trainer finished writing (it writes
-    ``trainer_state.json`` last); a partial one (a full disk, a kill mid-save) is never resumed from."""
-    import re
-
-    found = []
-    for child in Path(folder).iterdir():
-        m = re.fullmatch(r"checkpoint-(\d+)", child.name)
-        if m and child.is_dir() and (child / "trainer_state.json").is_file():
-            try:
-                json.loads((child / "trainer_state.json").read_text())
-            except (OSError, ValueError):  # cut short
-                continue
-            found.append((int(m.group(1)), str(child)))
-    return max(found)[1] if found else None
-
-
-def _lock_note() -> str:
-    import socket
-
-    return f"pid {os.getpid()} on {socket.gethostname()}"
-
-
-# metric key -> last step already in the resumed run's history: those steps are not logged twice
-_already_logged: dict[str, int] = {}
-
-
-def is_new(key: str, step: int) -> bool:
-    """False for a metric point a resumed run logged before it was interrupted."""
-    return step > _already_logged.get(key, -1)
-
-
 def start_parent(tracking: DictConfig, tags: dict[str, str]) -> str:
     """The parent run of a sweep (client API: no run becomes active in the launching process).
 
@@ -252,27 +131,27 @@ def children(uri: str, parent_id: str) -> list:
 
 
 def latest_per_job(runs: list) -> tuple[list, list]:
-    """(finished, failed): per config hash, the finished run if there is one, else its latest attempt."""
+    """(finished, failed): per job (config hash), the finished run if there is one, else its latest attempt.
+
+    A job whose identity changed under the same command (its data edited, another losslab version) counts
+    once, as its latest identity: of the jobs with the same overrides, the one attempted last."""
     by_job: dict[str, list] = {}
     for run in runs:
         by_job.setdefault(run.data.tags.get(CONFIG_HASH_TAG, run.info.run_id), []).append(run)
+    latest: dict[str, list] = {}  # the command-line overrides -> the attempts of its latest job
+    for key, attempts in by_job.items():
+        last = max(attempts, key=lambda r: r.info.start_time)
+        point = last.data.tags.get("losslab.overrides") or key
+        if point not in latest or max(r.info.start_time for r in latest[point]) < last.info.start_time:
+            latest[point] = attempts
     finished, failed = [], []
-    for attempts in by_job.values():
+    for attempts in latest.values():
         done = [r for r in attempts if r.info.status == "FINISHED"]
         if done:
             finished.append(max(done, key=lambda r: r.info.start_time))
         else:
             failed.append(max(attempts, key=lambda r: r.info.start_time))
     return finished, failed
-
-
-def reuse_in_sweep(uri: str, run) -> None:
-    """Count a finished run of another sweep as part of the current one (it is not run again)."""
-    from losslab.cluster import parent_run_id  # the environment, or the sweep dir on another machine
-
-    parent = parent_run_id(uri)
-    if parent and run.data.tags.get("mlflow.parentRunId") != parent:
-        _client(uri).set_tag(run.info.run_id, f"losslab.reused_by.{parent}", "1")
 
 
 def finish_parent(uri: str, run_id: str) -> tuple[list, list]:
@@ -328,19 +207,24 @@ def _start_child(cfg: DictConfig, run_name: str, tags: dict[str, str]):
 
 
 @contextlib.contextmanager
-def job_run(cfg: DictConfig, run_name: str, digest: str, resume: Previous | None = None):
-    """One MLflow run for this job: FINISHED on success, FAILED (with the error attached) if it raises.
+def job_run(cfg: DictConfig, run_name: str, job, resume=None):
+    """One MLflow run for this job (``job``: its :class:`losslab.identity.Identity`, as tags): FINISHED on
+    success, FAILED (with the error attached) if it raises.
 
-    With ``resume`` (an interrupted attempt with a checkpoint) the job continues in that attempt's run, and
-    the metric points it had already logged are not logged again."""
+    With ``resume`` (a :class:`losslab.resume.Previous`: an interrupted attempt with a checkpoint) the job
+    continues in that attempt's run; the points that run already holds are ``resume.logged``, for the
+    callers that log metrics to skip."""
     import mlflow
 
-    from losslab import faults, locks
+    from losslab import faults, identity, locks
 
-    tags = {**job_tags(cfg), CONFIG_HASH_TAG: digest, CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
-    _already_logged.clear()
+    if identity.of(cfg) != job:  # the params and config.yaml logged below must be what was hashed
+        raise RuntimeError("the job's config changed after its identity was taken (not only where it writes); "
+                           "fill in any derived value before losslab.identity.config_hash")
+    # where it writes is logged as it is now (trainer.output_dir: the checkpoints' folder, a resumed one's own)
+    tags = {**job_tags(cfg), **job.tags(), CHECKPOINTS_TAG: str(cfg.trainer.output_dir)}
     # held while the run is RUNNING, dropped by the kernel if this process dies: how a twin knows it is alive
-    lock = locks.try_lock(locks.job_lock_path(cfg.trainer.output_dir), _lock_note())
+    lock = locks.try_lock(locks.job_lock_path(cfg.trainer.output_dir))
     if lock is None:
         raise faults.JobRunning(f"another process ({locks.holder(locks.job_lock_path(cfg.trainer.output_dir))}) "
                                 f"is writing {cfg.trainer.output_dir}; not started twice")
@@ -350,7 +234,6 @@ def job_run(cfg: DictConfig, run_name: str, digest: str, resume: Previous | None
             run = mlflow.start_run(run_id=resume.unfinished.info.run_id)
             _forget_error(cfg.tracking.uri, run)  # the attempt's old error is not this one's
             mlflow.set_tags({**tags, "losslab.resumed_from": resume.checkpoint})
-            _already_logged.update(resume.logged)
         else:
             run = _start_child(cfg, run_name, tags)
     except BaseException:
@@ -373,7 +256,6 @@ def job_run(cfg: DictConfig, run_name: str, digest: str, resume: Previous | None
         mlflow.flush_async_logging()
         mlflow.end_run("FINISHED")
     finally:
-        _already_logged.clear()
         lock.release()
 
 
@@ -397,26 +279,29 @@ def config_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(secrets.mask_tree(OmegaConf.to_container(cfg, resolve=True))))
 
 
-def record_failed_job(cfg: DictConfig, run_name: str, digest: str | None, exc: BaseException) -> str | None:
+def record_failed_job(cfg: DictConfig, run_name: str, job, exc: BaseException) -> str | None:
     """A sweep job that failed before its run started (a bad option, missing data) still becomes a FAILED
-    child run carrying the error, so the sweep's summary and the UI show it. Returns its run id."""
+    child run carrying the error, so the sweep's summary and the UI show it (``job``: its identity, None when
+    the config cannot be resolved). Returns its run id."""
     import mlflow
 
     from losslab.cluster import parent_run_id
 
     if not parent_run_id(cfg.tracking.uri):
         return None
-    run = _start_child(cfg, run_name, job_tags(cfg) | ({CONFIG_HASH_TAG: digest} if digest else {}))
+    run = _start_child(cfg, run_name, job_tags(cfg) | (job.tags() if job else {}))
     _record_error(exc)
     mlflow.end_run("FAILED")
     return run.info.run_id
 
 
-def log_metrics(metrics: dict[str, float], step: int) -> None:
-    """Log metrics into the active run (no-op without one); points a resumed run already has are skipped."""
+def log_metrics(metrics: dict[str, float], step: int, logged=None) -> None:
+    """Log metrics into the active run (no-op without one); with ``logged`` (a
+    :class:`losslab.resume.LoggedSteps`), the points a resumed run already has are skipped."""
     import mlflow
 
-    metrics = {k: v for k, v in metrics.items() if is_new(k, step)}
+    if logged is not None:
+        metrics = logged.new(metrics, step)
     if metrics and mlflow.active_run() is not None:
         mlflow.log_metrics(metrics, step=step)
 

@@ -169,9 +169,10 @@ def job_note(cfg, loss: str, test: float | None, validation: float | None) -> st
             f"(validation {_fmt(validation)})")
 
 
-def end_job(cfg, test_metrics: dict, validation: float, step: int) -> None:
+def end_job(cfg, test_metrics: dict, validation: float, step: int, logged=None) -> None:
     """At the end of a job's run: the judging metrics (``objective/test_<o>``, ``objective/validation_<o>``) and
-    the run's one-line description."""
+    the run's one-line description. ``logged``: the points a resumed run already holds
+    (:class:`losslab.resume.LoggedSteps`), not logged again."""
     import mlflow
 
     run = mlflow.active_run()
@@ -181,7 +182,7 @@ def end_job(cfg, test_metrics: dict, validation: float, step: int) -> None:
 
     test = test_metrics.get(f"test_{cfg.task.objective}")
     names = judging_metrics(str(cfg.task.objective))
-    tracking.log_metrics({k: float(v) for k, v in zip(names, (test, validation)) if v is not None}, step)
+    tracking.log_metrics({k: float(v) for k, v in zip(names, (test, validation)) if v is not None}, step, logged)
     loss = mlflow.get_run(run.info.run_id).data.tags.get("choice.loss") or run.info.run_name
     mlflow.set_tag(NOTE_TAG, job_note(cfg, loss, test, validation))
 

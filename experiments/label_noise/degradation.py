@@ -1,0 +1,90 @@
+"""How much each loss loses to label noise: test pearson at noise 0 minus at 0.4, per loss, and each robust
+loss's drop against mse's, with the report's intervals (seeds paired, plus a paired bootstrap over test items).
+
+    python experiments/label_noise/degradation.py <sweep dir of experiment=label_noise> > experiments/label_noise/degradation.md
+
+Reads only the MLflow store of the sweep (its finished runs and their ``predictions/test.parquet``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from losslab import predictions
+from losslab.report import items, stats
+
+BASE, NOISY, REFERENCE = "0", "0.4", "mse"
+
+
+def runs_of(sweep_dir: Path):
+    """(uri, finished runs of the sweep: its children and the runs of other sweeps it reused)."""
+    from mlflow.tracking import MlflowClient
+
+    uri, parent = (sweep_dir / "mlflow_parent.txt").read_text().split()[:2]   # written by the sweep callback
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_run(parent).info.experiment_id
+    runs = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent}'", max_results=5000)
+    runs += client.search_runs([exp], f"tags.`losslab.reused_by.{parent}` = '1'", max_results=5000)
+    latest = {}
+    for r in sorted((r for r in runs if r.info.status == "FINISHED"), key=lambda r: r.info.start_time):
+        key = (r.data.tags["choice.loss"], r.data.params["task.label_noise"], r.data.params["seed"])
+        latest[key] = r
+    return client, latest
+
+
+def main(sweep_dir: str, resamples: int = 1000) -> None:
+    client, runs = runs_of(Path(sweep_dir))
+    preds = {}
+    for key, run in runs.items():
+        path = client.download_artifacts(run.info.run_id, "predictions/test.parquet")
+        preds[key] = predictions.read(path)
+    losses = sorted({k[0] for k in runs}, key=["mse", "mae", "huber", "log_cosh"].index)
+    noises = sorted({k[1] for k in runs}, key=float)
+    seeds = sorted({k[2] for k in runs}, key=int)
+    n = len(next(iter(preds.values()))[0])
+    counts = stats.resample_counts(n, resamples, np.random.default_rng(0))
+
+    def pearson(key):  # (value on the whole test set, bootstrap replicates on the shared resamples)
+        order, pred, label = preds[key]
+        sort = np.argsort(order)
+        x, y = pred[sort].astype(float).ravel(), label[sort].astype(float).ravel()
+        return float(np.corrcoef(x, y)[0, 1]), items._pearson(counts, x, y)
+
+    value = {k: pearson(k) for k in preds}
+    drop = {L: {s: value[(L, BASE, s)][0] - value[(L, NOISY, s)][0] for s in seeds} for L in losses}
+    drop_reps = {L: np.mean([value[(L, BASE, s)][1] - value[(L, NOISY, s)][1] for s in seeds], axis=0) for L in losses}
+
+    print(f"# Label noise: how much test pearson each loss loses from noise {BASE} to {NOISY}\n")
+    print(f"Sweep `{sweep_dir}`; {len(seeds)} seeds ({', '.join(seeds)}); {n} test items; {resamples} paired "
+          "bootstrap resamples of the test items, the same for every run. Built by "
+          "`experiments/label_noise/degradation.py` from the sweep's MLflow store.\n")
+    head = " | ".join(f"pearson at {z}" for z in noises)
+    print(f"| loss | {head} | drop {BASE} → {NOISY} | drop minus {REFERENCE}'s | verdict |")
+    print("|---|" + "---|" * (len(noises) + 3))
+    for L in losses:
+        cells = []
+        for z in noises:
+            m, lo, hi = stats.t_interval([value[(L, z, s)][0] for s in seeds])
+            cells.append(f"{m:.4f} s [{lo:.4f}, {hi:.4f}]")
+        m, lo, hi = stats.t_interval(drop[L].values())
+        tlo, thi = stats.percentile_interval(drop_reps[L])
+        d = f"{m:.4f} s [{lo:.4f}, {hi:.4f}] t [{tlo:.4f}, {thi:.4f}]"
+        if L == REFERENCE:
+            vs, verdict = "–", "reference"
+        else:
+            diff = stats.compare(drop[L], drop[REFERENCE], item_diffs=drop_reps[L] - drop_reps[REFERENCE])
+            vs = f"{diff.diff:+.4f} [{diff.low:.4f}, {diff.high:.4f}] p={diff.p:.3f}"
+            verdict = "tie" if diff.tie() else ("degrades less" if diff.diff < 0 else "degrades more")
+        print(f"| {L} | {' | '.join(cells)} | {d} | {vs} | {verdict} |")
+    print(f"\nA drop is pearson at noise {BASE} minus pearson at {NOISY} (same seed); `s`: 95% t-interval over seeds; "
+          "`t`: 95% percentile interval under the paired bootstrap over test items. \"drop minus mse's\": the "
+          "difference of the mean drops, its 95% interval (seeds paired + test items) and p (not adjusted; "
+          f"{len(losses) - 1} comparisons: Holm's threshold for the smallest is {0.05 / (len(losses) - 1):.4f}). "
+          "Negative: the loss loses less than mse.")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

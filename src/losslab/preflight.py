@@ -93,7 +93,7 @@ def check_trainer(cfg: DictConfig) -> None:
 
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-    from losslab.losses import SEQ2SEQ
+    from losslab.kinds import SEQ2SEQ
 
     kind = Seq2SeqTrainingArguments if cfg.task.kind == SEQ2SEQ else TrainingArguments
     fields = {f.name for f in dataclasses.fields(kind) if f.init}

@@ -21,7 +21,7 @@ def training_arguments(cfg: DictConfig):
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
     from losslab import hardware
-    from losslab.losses import SEQ2SEQ
+    from losslab.kinds import SEQ2SEQ
 
     args = OmegaConf.to_container(cfg.trainer, resolve=True)
     args.update(hardware.training_kwargs(cfg.hardware))
@@ -36,7 +36,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
 
     from losslab import metrics
     from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
-    from losslab.losses import CAUSAL_LM, SEQ2SEQ, TOKEN
+    from losslab.kinds import CAUSAL_LM, SEQ2SEQ, TOKEN
     from losslab.tasks import data
 
     token_task = cfg.task.kind == TOKEN
@@ -83,7 +83,7 @@ def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
 
     from losslab import predictions, tracking
     from losslab.evaluation import predict
-    from losslab.losses import SEQ2SEQ
+    from losslab.kinds import SEQ2SEQ
     from losslab.tasks.data import ITEM
 
     decode = None

@@ -28,9 +28,8 @@ import textwrap
 import torch
 
 from losslab.errors import UsageError
-from losslab.losses.base import (
-    CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, TOKEN, logits_of, normalize,
-)
+from losslab.kinds import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, TOKEN
+from losslab.losses.base import logits_of, normalize
 
 log = logging.getLogger("losslab")
 

@@ -35,7 +35,8 @@ from pathlib import Path
 import torch
 
 from losslab.errors import UsageError
-from losslab.losses.base import CAUSAL_LM, SEQ2SEQ, normalize
+from losslab.kinds import CAUSAL_LM, SEQ2SEQ
+from losslab.losses.base import normalize
 
 log = logging.getLogger("losslab")
 

@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from losslab.errors import UsageError
-from losslab.losses.base import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
+from losslab.kinds import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
 
 SPLITS = ("train", "validation", "test")
 

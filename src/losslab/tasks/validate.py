@@ -111,7 +111,8 @@ def load_files(builder: str, name, files: dict[str, str], encoding: str | None):
 
 def check_text(ds, task, files) -> None:
     """Each text column holds text, and no cell of it is empty."""
-    from losslab.tasks.data import SPLITS, TOKEN
+    from losslab.kinds import TOKEN
+    from losslab.tasks.data import SPLITS
 
     if task.kind == TOKEN:  # words: lists of strings, checked by the tagging code
         return
@@ -135,7 +136,7 @@ def check_text(ds, task, files) -> None:
 
 def check_classes(task, names) -> None:
     """A classifier needs two classes at least."""
-    from losslab.tasks.data import SINGLE_LABEL
+    from losslab.kinds import SINGLE_LABEL
 
     if task.kind != SINGLE_LABEL or task.get("targets") == "distribution" or task.get("num_labels"):
         return

@@ -8,7 +8,7 @@ import pytest
 from conftest import QUICK, compose, run_train, runs
 
 from losslab.tasks import data, vader
-from losslab.tasks.data import DataError
+from losslab.errors import DataError
 
 
 def test_domain_task_labels_are_the_four_sources():

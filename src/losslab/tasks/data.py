@@ -8,15 +8,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from losslab.errors import UsageError
+from losslab.errors import DataError
 from losslab.kinds import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
-
-SPLITS = ("train", "validation", "test")
-
-
-class DataError(UsageError):
-    """The task's data cannot be used as configured."""
-
+from losslab.tasks.splits import SPLITS
 
 BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zip")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-PARENT_RUN_ENV = "LOSSLAB_PARENT_RUN_ID"
 CONFIG_HASH_TAG = "losslab.config_hash"
 SWEEP_HASH_TAG = "losslab.sweep_hash"
 CHECKPOINTS_TAG = "losslab.checkpoint_dir"

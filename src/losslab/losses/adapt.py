@@ -298,11 +298,9 @@ def as_compute_loss_func(loss, kind: str, accumulation_steps: int = 1, world_siz
 
     ``width`` is the head's number of outputs (the task's labels), for the probe's synthetic batch.
     """
-    from losslab.losses.trainer_loss import TrainerLoss
-
     if getattr(loss, "uses_model_loss", False):
         return None
-    if isinstance(loss, TrainerLoss):
+    if getattr(loss, "binds_trainer", False):  # losses.trainer_loss.TrainerLoss
         return loss.bind(kind, accumulation_steps, world_size, name)
     target = loss.forward if isinstance(loss, torch.nn.Module) else loss
     if takes_num_items(target):

@@ -15,23 +15,26 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 log = logging.getLogger("losslab")
 
 
-def training_arguments(cfg: DictConfig):
-    """``TrainingArguments`` from ``cfg.trainer`` and the hardware; ``Seq2SeqTrainingArguments`` for a seq2seq
-    task, which is evaluated on generated text (``predict_with_generate``)."""
+def training_arguments(cfg: DictConfig, hardware_kwargs: dict | None = None):
+    """``TrainingArguments`` from ``cfg.trainer`` and the hardware (``hardware_kwargs``: as preflight resolved
+    them); ``Seq2SeqTrainingArguments`` for a seq2seq task, which is evaluated on generated text
+    (``predict_with_generate``)."""
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
     from losslab import hardware
     from losslab.kinds import SEQ2SEQ
 
     args = OmegaConf.to_container(cfg.trainer, resolve=True)
-    args.update(hardware.training_kwargs(cfg.hardware))
+    args.update(hardware.training_kwargs(cfg.hardware) if hardware_kwargs is None else hardware_kwargs)
     if cfg.task.kind == SEQ2SEQ:
         return Seq2SeqTrainingArguments(**{"predict_with_generate": True, **args})
     return TrainingArguments(**args)
 
 
-def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None):
-    """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``."""
+def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None,
+                  suite=None):
+    """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``; ``suite``: the task's metric
+    suite as preflight loaded it."""
     from transformers import Seq2SeqTrainer, Trainer
 
     from losslab import metrics
@@ -56,7 +59,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         trackers = [MLflowLogger()]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
     from losslab.evaluation import ValidationPredictions, trainer_class
 
-    validation = ValidationPredictions(metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer))
+    validation = ValidationPredictions(metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer, suite))
 
     # a user's Trainer subclass that computes the loss itself (loss: losslab.losses.trainer_loss.TrainerLoss)
     own = getattr(loss_fn, "trainer_class", None)
@@ -177,7 +180,7 @@ def train(cfg: DictConfig) -> float:
     from losslab import preflight, tracking
 
     started = time.time()
-    preflight.check(cfg)  # no data, no model yet
+    resolved = preflight.check(cfg)  # no data, no model yet
     loss = instantiate(cfg.loss)
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
@@ -227,9 +230,9 @@ def train(cfg: DictConfig) -> float:
     encoded = data.shared(("encoded", task_key, data.tokenizer_id(tokenizer)),
                           lambda: data.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
-    args = training_arguments(cfg)
+    args = training_arguments(cfg, resolved.training_kwargs)
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
-                            [LossComponents(loss, tracking.log_metrics)], label_names)
+                            [LossComponents(loss, tracking.log_metrics)], label_names, resolved.suite)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
     job_run = tracking.job_run(cfg, run_name, digest, previous) if distributed.is_main() else distributed.NoRun()

@@ -47,12 +47,12 @@ def metric_names(name: str, num_labels: int | None = None, label_names: list[str
     return sorted(load(name).compute(predictions=preds, references=refs, **extra))
 
 
-def compute_metrics(name: str, label_names: list[str] | None = None, tokenizer=None):
+def compute_metrics(name: str, label_names: list[str] | None = None, tokenizer=None, suite=None):
     """A Trainer ``compute_metrics`` that feeds predictions (logits; generated token ids for the generation
-    suite, decoded with ``tokenizer``) and labels to the suite."""
+    suite, decoded with ``tokenizer``) and labels to the suite (``suite``: its module, if already loaded)."""
     import numpy as np
 
-    suite = load(name)
+    suite = suite or load(name)
     extra = {"label_names": label_names} if name in ("multilabel", "entities") and label_names else {}
 
     def decode(ids):

@@ -223,7 +223,7 @@ def test_lm_trains_end_to_end_with_chunked_cross_entropy(tmp_path):
 def test_rating_distributions_and_their_levels():
     import torch
 
-    from losslab.losses.adapt import LevelsFromDistribution
+    from losslab.tasks.labels import LevelsFromDistribution
 
     ds, names = data.load_splits(compose(["task=rating_dist"]).task)
     assert names == [str(v) for v in range(-4, 5)]
@@ -241,7 +241,7 @@ def test_levels_adapter_hands_on_items_not_label_elements():
     import torch
 
     from losslab.losses import CrossEntropy
-    from losslab.losses.adapt import LevelsFromDistribution
+    from losslab.tasks.labels import LevelsFromDistribution
 
     dist = torch.zeros(4, 9)
     dist[torch.arange(4), torch.tensor([0, 3, 8, 4])] = 1.0

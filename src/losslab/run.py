@@ -114,7 +114,8 @@ def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
 
 def compute_loss_func(cfg: DictConfig, loss):
     """The Trainer's ``compute_loss_func`` for this loss on this task (None: the model's own loss)."""
-    from losslab.losses.adapt import LevelsFromDistribution, as_compute_loss_func
+    from losslab.losses.adapt import as_compute_loss_func
+    from losslab.tasks.labels import LevelsFromDistribution
 
     loss_fn = as_compute_loss_func(
         loss, cfg.task.kind, int(cfg.trainer.get("gradient_accumulation_steps") or 1),

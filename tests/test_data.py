@@ -13,7 +13,7 @@ from conftest import compose
 
 from losslab import models
 from losslab.paths import resource
-from losslab.tasks import data, splits, vader
+from losslab.tasks import data, encoding, splits, vader
 
 
 def _rows(split):
@@ -64,7 +64,7 @@ def test_second_encode_reads_the_cache_instead_of_tokenizing(tmp_path, monkeypat
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path)
     cfg = compose(["task=regression", "model=tiny", "task.max_train_samples=200", "task.max_eval_samples=50"])
     _, tok = models.build(cfg.model, cfg.task)
-    first = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
+    first = encoding.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     assert first["train"].cache_files, "tokenized data must be written to the datasets cache"
 
     class Refuses(type(tok)):  # same class name and vocabulary: the same cache key
@@ -74,7 +74,7 @@ def test_second_encode_reads_the_cache_instead_of_tokenizing(tmp_path, monkeypat
     Refuses.__name__ = type(tok).__name__
     tok = copy.deepcopy(tok)  # the loaded tokenizer is shared within the process (models._tokenizer): not this one
     tok.__class__ = Refuses
-    second = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
+    second = encoding.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     assert second["train"]["input_ids"] == first["train"]["input_ids"]
     assert second["train"].cache_files == first["train"].cache_files
 

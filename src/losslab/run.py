@@ -40,7 +40,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     from losslab import metrics
     from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
     from losslab.kinds import CAUSAL_LM, SEQ2SEQ, TOKEN
-    from losslab.tasks import data
+    from losslab.tasks import encoding
 
     token_task = cfg.task.kind == TOKEN
     # what the metric suite judges: the predicted tag ids of a token task; a loss with extra head outputs
@@ -69,7 +69,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
-        data_collator=data.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu, model=model),
+        data_collator=encoding.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu, model=model),
         compute_metrics=validation,
         compute_loss_func=None if own else loss_fn,
         preprocess_logits_for_metrics=reduce,
@@ -87,7 +87,7 @@ def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
     from losslab import predictions, tracking
     from losslab.evaluation import predict
     from losslab.kinds import SEQ2SEQ
-    from losslab.tasks.data import ITEM
+    from losslab.tasks.encoding import ITEM
 
     decode = None
     if cfg.task.kind == SEQ2SEQ:  # generated token ids: kept as texts
@@ -214,7 +214,7 @@ def train(cfg: DictConfig) -> float:
 
     from losslab import hardware, models, ui
     from losslab.callbacks import LossComponents
-    from losslab.tasks import data
+    from losslab.tasks import data, encoding
 
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
@@ -228,8 +228,8 @@ def train(cfg: DictConfig) -> float:
             cfg.task.num_labels = len(label_names)
     model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task),
                                     label_names=label_names)
-    encoded = data.shared(("encoded", task_key, data.tokenizer_id(tokenizer)),
-                          lambda: data.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
+    encoded = data.shared(("encoded", task_key, encoding.tokenizer_id(tokenizer)),
+                          lambda: encoding.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
     args = training_arguments(cfg, resolved.training_kwargs)
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,

@@ -114,17 +114,18 @@ def check_kind(cfg: DictConfig) -> None:
 
 
 def check_task(cfg: DictConfig):
-    """The task's kind, metric suite and objective; returns the suite (its ``evaluate`` module)."""
+    """The task's kind, metric suite and objective; returns the suite (``losslab.metrics.Suite``)."""
     from losslab import metrics
 
     check_kind(cfg)
     if cfg.task.metrics not in metrics.suites():
         raise ConfigError(f"task.metrics={cfg.task.metrics!r}: no such suite; choose one of: {', '.join(metrics.suites())}")
-    reported = metrics.metric_names(cfg.task.metrics, cfg.task.get("num_labels"), cfg.task.get("labels"))
+    suite = metrics.get(cfg.task.metrics)
+    reported = suite.names(cfg.task.get("num_labels"), cfg.task.get("labels"))
     if reported and cfg.task.objective not in reported:
         raise ConfigError(f"task.objective={cfg.task.objective!r} is not reported by the {cfg.task.metrics} suite; "
                           f"choose one of: {', '.join(reported)}")
-    return metrics.load(cfg.task.metrics)
+    return suite
 
 
 def check_direction(cfg: DictConfig) -> None:
@@ -157,7 +158,7 @@ class Resolved(NamedTuple):
     """What the checks worked out, handed on so that the run does not work it out again."""
 
     training_kwargs: dict  # the hardware's TrainingArguments fields (use_cpu, bf16, fp16, dataloader_num_workers)
-    suite: object  # the task's metric suite, loaded
+    suite: object  # the task's metric suite (losslab.metrics.Suite), its module loaded
 
 
 def check(cfg: DictConfig) -> Resolved:

@@ -39,18 +39,11 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
 
     from losslab import metrics
     from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
-    from losslab.kinds import CAUSAL_LM, SEQ2SEQ, TOKEN
+    from losslab.kinds import SEQ2SEQ
     from losslab.tasks import encoding
 
-    token_task = cfg.task.kind == TOKEN
-    # what the metric suite judges: the predicted tag ids of a token task; a loss with extra head outputs
-    # (gaussian_nll: mean, variance) says which part is the prediction
-    reduce = metrics.argmax_logits if token_task else getattr(loss_fn, "predictions", None)
-    if cfg.task.kind == CAUSAL_LM:
-        reduce = metrics.next_token_nll
+    suite = suite or metrics.get(cfg.task.metrics)
     seq2seq = cfg.task.kind == SEQ2SEQ
-    if seq2seq:  # the predictions are generated token ids, judged as text
-        reduce = None
     if hasattr(loss_fn, "attach"):  # a loss that needs more of the model (chunked_cross_entropy: its head)
         loss_fn.attach(model)
     trackers = []
@@ -59,7 +52,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         trackers = [MLflowLogger()]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
     from losslab.evaluation import ValidationPredictions, trainer_class
 
-    validation = ValidationPredictions(metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer, suite))
+    validation = ValidationPredictions(suite.compute_metrics(label_names, tokenizer))
 
     # a user's Trainer subclass that computes the loss itself (loss: losslab.losses.trainer_loss.TrainerLoss)
     own = getattr(loss_fn, "trainer_class", None)
@@ -72,7 +65,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         data_collator=encoding.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu, model=model),
         compute_metrics=validation,
         compute_loss_func=None if own else loss_fn,
-        preprocess_logits_for_metrics=reduce,
+        preprocess_logits_for_metrics=suite.preprocess_logits(loss_fn),
         callbacks=[*trackers, StopOnNonFiniteLoss(), EvaluateAtEnd(), validation.callback(), *extra_callbacks],
     )
     trainer.validation_predictions = validation  # the final model's validation predictions, without a pass

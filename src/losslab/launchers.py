@@ -1,5 +1,5 @@
-"""What a Hydra launcher's settings say about the machine a job gets: the knowledge of joblib's ``n_jobs`` and
-submitit's ``cpus_per_task`` lives here, not in ``hardware``."""
+"""What losslab knows of Hydra's launchers: the CPU cores a job gets (joblib's ``n_jobs``, submitit's
+``cpus_per_task``) and the GPUs a Slurm job asks for."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def cpus_per_job() -> int | None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     parallel = cores if n_jobs < 0 else min(int(n_jobs), cores)
     return max(1, cores // parallel)
+
+
+def slurm_gpus(device, tasks_per_node):
+    """``hydra/launcher=slurm``'s ``gpus_per_node``: one GPU per task with ``hardware=gpu`` (device cuda), else
+    none (null: no ``--gpus-per-node``, so a cluster without GPUs accepts the job)."""
+    return int(tasks_per_node or 1) if str(device) == "cuda" else None

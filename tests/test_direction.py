@@ -13,7 +13,7 @@ from losslab import metrics, preflight
 def test_every_metric_a_suite_reports_has_a_declared_direction():
     for task in options("task"):
         cfg = compose([f"task={task}"]).task
-        for m in metrics.metric_names(cfg.metrics, cfg.get("num_labels"), cfg.get("labels")):
+        for m in metrics.get(cfg.metrics).names(cfg.get("num_labels"), cfg.get("labels")):
             assert metrics.has_direction(m), (task, m)
 
 

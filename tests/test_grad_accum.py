@@ -19,7 +19,7 @@ from losslab import models
 from losslab.losses.catalog import aliases
 from losslab.run import compute_loss_func
 from losslab.preflight import declared_kinds
-from losslab.tasks import data
+from losslab.tasks import data, encoding
 
 TASK_OF_KIND = {"regression": "regression", "single_label": "sentiment", "multi_label": "multilabel",
                 "token_classification": "ner", "causal_lm": "lm", "ordinal": "rating_dist"}
@@ -31,7 +31,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     loss = instantiate(cfg.loss)
     torch.manual_seed(0)
     model, tok = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task))
-    encoded = data.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
+    encoded = encoding.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     if getattr(loss, "needs_train_labels", False):
         loss.fit(encoded["train"]["labels"])
     if hasattr(loss, "attach"):
@@ -39,7 +39,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     args = one_step_arguments(tmp_path / f"{loss_name}-{batch}x{accum}", batch, accum)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = Trainer(
-        model=model, args=args, train_dataset=encoded["train"], data_collator=data.collator(cfg.task.kind, tok),
+        model=model, args=args, train_dataset=encoded["train"], data_collator=encoding.collator(cfg.task.kind, tok),
         compute_loss_func=compute_loss_func(cfg, loss),
     )
     trainer.train()

@@ -64,4 +64,12 @@ def test_every_task_objective_is_a_metric_its_suite_reports():
 
     for task in options("task"):
         cfg = compose([f"task={task}"]).task
-        assert cfg.objective in metrics.metric_names(cfg.metrics, cfg.get("num_labels"), cfg.get("labels")), task
+        assert cfg.objective in metrics.get(cfg.metrics).names(cfg.get("num_labels"), cfg.get("labels")), task
+
+
+def test_each_suite_declares_the_direction_of_what_it_reports():
+    for name in metrics.suites():
+        suite = metrics.get(name)
+        reported = set(suite.names(3)) - {m for m in suite.names(3) if m.startswith(("f1_", "ap_"))}
+        assert reported and reported <= suite.lower | suite.higher, name
+        assert not suite.lower & suite.higher, name

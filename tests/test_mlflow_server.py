@@ -130,7 +130,7 @@ def test_job_finds_parent_run_in_sweep_dir(tmp_path, monkeypatch):
     from losslab import cluster, report, tracking
 
     assert cluster.PARENT_FILE == report.PARENT_FILE
-    monkeypatch.delenv(tracking.PARENT_RUN_ENV, raising=False)
+    monkeypatch.delenv(cluster.PARENT_RUN_ENV, raising=False)
     (tmp_path / "3").mkdir()
     (tmp_path / report.PARENT_FILE).write_text("http://db:5000\nabc123\n")
     cfg = compose(["-m" if False else "seed=1"], hydra=True)
@@ -141,7 +141,7 @@ def test_job_finds_parent_run_in_sweep_dir(tmp_path, monkeypatch):
     try:
         assert cluster.parent_run_id("http://db:5000") == "abc123"
         assert cluster.parent_run_id("http://other:5000") is None  # another store's sweep: not ours
-        monkeypatch.setenv(tracking.PARENT_RUN_ENV, "fromenv")
+        monkeypatch.setenv(cluster.PARENT_RUN_ENV, "fromenv")
         assert cluster.parent_run_id("http://db:5000") == "fromenv"
     finally:
         HydraConfig.instance().cfg = None

@@ -45,13 +45,13 @@ def test_class_scores_round_trip_and_score(tmp_path):
 def test_split_in_length_order_keeps_each_rows_index():
     import datasets
 
-    from losslab.tasks import data
+    from losslab.tasks import encoding
 
     split = datasets.Dataset.from_dict({"length": [5, 2, 9, 2, 1], "labels": [0.0, 1.0, 2.0, 3.0, 4.0]})
-    ordered = data.in_length_order(split)
+    ordered = encoding.in_length_order(split)
     assert ordered["length"] == [1, 2, 2, 5, 9]
-    assert ordered[data.ITEM] == [4, 1, 3, 0, 2]  # ties keep their order (a stable sort)
-    assert [split["labels"][i] for i in ordered[data.ITEM]] == ordered["labels"]
+    assert ordered[encoding.ITEM] == [4, 1, 3, 0, 2]  # ties keep their order (a stable sort)
+    assert [split["labels"][i] for i in ordered[encoding.ITEM]] == ordered["labels"]
 
 
 def test_validation_predictions_keep_the_best_and_the_latest():

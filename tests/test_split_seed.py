@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from conftest import compose
-from losslab.tasks import vader
+from losslab.tasks import splits, vader
 
 
 def _legacy(text: str) -> str:  # the split before task.split_seed existed
@@ -17,12 +17,12 @@ def _legacy(text: str) -> str:  # the split before task.split_seed existed
 
 def test_split_seed_zero_is_the_shipped_split_and_another_seed_another_split():
     texts = [f"sentence number {i} of the corpus" for i in range(5000)]
-    assert all(vader.split_of(t) == vader.split_of(t, 0) == _legacy(t) for t in texts)
-    other = [vader.split_of(t, 1) for t in texts]
-    moved = sum(a != b for a, b in zip(other, (vader.split_of(t) for t in texts)))
+    assert all(splits.split_of(t) == splits.split_of(t, 0) == _legacy(t) for t in texts)
+    other = [splits.split_of(t, 1) for t in texts]
+    moved = sum(a != b for a, b in zip(other, (splits.split_of(t) for t in texts)))
     assert moved > 1000  # about 1 - (0.8² + 0.1² + 0.1²) = 34% of the sentences change split
     assert abs(other.count("test") / len(texts) - 0.10) < 0.02
-    assert vader.split_of("A  Duplicate sentence", 7) == vader.split_of("a duplicate   sentence", 7)  # together
+    assert splits.split_of("A  Duplicate sentence", 7) == splits.split_of("a duplicate   sentence", 7)  # together
 
 
 def test_vader_loader_resplits_every_sentence_once():
@@ -32,7 +32,7 @@ def test_vader_loader_resplits_every_sentence_once():
     base = vader.load(data.train, data.validation, data.test)
     assert sum(len(ds[s]) for s in ds) == sum(len(base[s]) for s in base) == 23703
     assert set(ds["test"]["id"]) != set(base["test"]["id"])
-    assert all(vader.split_of(t, 2) == "test" for t in ds["test"]["text"][:200])
+    assert all(splits.split_of(t, 2) == "test" for t in ds["test"]["text"][:200])
     assert ds["test"].features == base["test"].features
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 from conftest import QUICK, compose, run_train, runs
 
-from losslab.tasks import data, vader
-from losslab.tasks.data import DataError
+from losslab.tasks import data, encoding, vader
+from losslab.errors import DataError
 
 
 def test_domain_task_labels_are_the_four_sources():
@@ -148,7 +148,7 @@ def test_ner_word_pieces_carry_the_word_tag_on_the_first_piece_only():
     cfg = compose(["task=ner", "model=tiny", "task.max_train_samples=40", "task.max_eval_samples=10"])
     splits, _ = data.load_splits(cfg.task)
     _, tok = models.build(cfg.model, cfg.task)
-    enc = data.encode(splits, tok, cfg.task)
+    enc = encoding.encode(splits, tok, cfg.task)
     for raw, row in zip(splits["validation"], enc["validation"]):
         words = tok(raw["tokens"], is_split_into_words=True, truncation=True, max_length=64).word_ids()
         first = [i for i, w in enumerate(words) if w is not None and (i == 0 or words[i - 1] != w)]
@@ -205,7 +205,7 @@ def test_lm_labels_are_the_tokens():
     cfg = compose(["task=lm", "model=tiny", "task.max_train_samples=8", "task.max_eval_samples=4"])
     splits, _ = data.load_splits(cfg.task)
     _, tok = models.build(cfg.model, cfg.task)
-    enc = data.encode(splits, tok, cfg.task)
+    enc = encoding.encode(splits, tok, cfg.task)
     assert all(r["labels"] == r["input_ids"] for r in enc["train"])
 
 
@@ -223,7 +223,7 @@ def test_lm_trains_end_to_end_with_chunked_cross_entropy(tmp_path):
 def test_rating_distributions_and_their_levels():
     import torch
 
-    from losslab.losses.adapt import LevelsFromDistribution
+    from losslab.tasks.labels import LevelsFromDistribution
 
     ds, names = data.load_splits(compose(["task=rating_dist"]).task)
     assert names == [str(v) for v in range(-4, 5)]
@@ -241,7 +241,7 @@ def test_levels_adapter_hands_on_items_not_label_elements():
     import torch
 
     from losslab.losses import CrossEntropy
-    from losslab.losses.adapt import LevelsFromDistribution
+    from losslab.tasks.labels import LevelsFromDistribution
 
     dist = torch.zeros(4, 9)
     dist[torch.arange(4), torch.tensor([0, 3, 8, 4])] = 1.0
@@ -315,12 +315,12 @@ def test_seq2seq_targets_drop_the_start_token_and_keep_the_end_token():
     cfg = compose(["task=seq2seq", "model=tiny", "task.max_train_samples=4", "task.max_eval_samples=4"])
     ds, _ = data.load_splits(cfg.task)
     model, tokenizer = models.build(cfg.model, cfg.task)
-    encoded = data.encode(ds, tokenizer, cfg.task)
+    encoded = encoding.encode(ds, tokenizer, cfg.task)
     row, raw = encoded["train"][0], ds["train"][0]
     assert row["labels"][-1] == tokenizer.sep_token_id and row["labels"][0] != tokenizer.cls_token_id
     assert tokenizer.decode(row["labels"], skip_special_tokens=True) == tokenizer.decode(
         tokenizer(raw["target"])["input_ids"], skip_special_tokens=True)
-    batch = data.collator(cfg.task.kind, tokenizer, model=model)([encoded["train"][i] for i in range(4)])
+    batch = encoding.collator(cfg.task.kind, tokenizer, model=model)([encoded["train"][i] for i in range(4)])
     # the decoder reads [CLS] + the targets shifted right; the loss compares its logits with the unshifted targets
     assert (batch["decoder_input_ids"][:, 0] == tokenizer.cls_token_id).all()
     first = batch["labels"][0]

@@ -165,7 +165,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
 
     from losslab import models
     from losslab.run import build_trainer, compute_loss_func
-    from losslab.tasks import data
+    from losslab.tasks import data, encoding
 
     cfg = compose([*USER_CONF, f"task={task}", f"loss={loss_name}", "model=tiny", "task.max_train_samples=16",
                    "task.max_eval_samples=8", f"trainer.gradient_accumulation_steps={accum}", *NO_DROPOUT])
@@ -174,7 +174,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     torch.manual_seed(0)
     model, tok = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task))
     splits, label_names = data.load_splits(cfg.task)
-    encoded = data.encode(splits, tok, cfg.task)
+    encoded = encoding.encode(splits, tok, cfg.task)
     args = one_step_arguments(tmp_path / f"{loss_name}-{batch}x{accum}", batch, accum)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = build_trainer(cfg, loss_fn, model, tok, encoded, args, label_names=label_names)

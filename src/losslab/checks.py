@@ -120,7 +120,7 @@ def _check_trainer_values(cfg: DictConfig) -> None:
 
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-    from losslab.losses.base import SEQ2SEQ
+    from losslab.kinds import SEQ2SEQ
 
     kind = Seq2SeqTrainingArguments if cfg.task.kind == SEQ2SEQ else TrainingArguments
     hints = typing.get_type_hints(kind)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from losslab.errors import ConfigError
 
+PARENT_RUN_ENV = "LOSSLAB_PARENT_RUN_ID"  # the sweep's parent run id, set by the launching process
 PARENT_FILE = "mlflow_parent.txt"  # = losslab.report.PARENT_FILE (kept import-free here)
 HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 PROBE_TIMEOUT_S = 5.0
@@ -67,8 +68,6 @@ def check_server(uri) -> None:
 def parent_run_id(uri) -> str | None:
     """The parent run of the sweep this job belongs to: from the environment, else from the sweep dir's
     ``mlflow_parent.txt`` when it names the same store; None outside a sweep."""
-    from losslab.tracking import PARENT_RUN_ENV
-
     if os.environ.get(PARENT_RUN_ENV):
         return os.environ[PARENT_RUN_ENV]
     from hydra.core.hydra_config import HydraConfig

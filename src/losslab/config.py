@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from losslab.launchers import slurm_gpus
 from losslab.paths import project_root, resource
 
 
@@ -31,12 +32,6 @@ def direction(up) -> str:
     elif isinstance(up, str):
         up = up.lower() == "true"
     return "maximize" if up else "minimize"
-
-
-def slurm_gpus(device, tasks_per_node):
-    """``hydra/launcher=slurm``'s ``gpus_per_node``: one GPU per task with ``hardware=gpu`` (device cuda), else
-    none (null: no ``--gpus-per-node``, so a cluster without GPUs accepts the job)."""
-    return int(tasks_per_node or 1) if str(device) == "cuda" else None
 
 
 def register() -> None:

@@ -7,3 +7,7 @@ class UsageError(ValueError):
 
 class ConfigError(UsageError):
     """The composed config cannot run; the message says what to change."""
+
+
+class DataError(UsageError):
+    """The task's data cannot be used as configured."""

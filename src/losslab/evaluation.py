@@ -1,6 +1,6 @@
 """Evaluation without padding waste, with every prediction mapped back to its item.
 
-Validation and test are evaluated in length order (``tasks.data.in_length_order``: each row keeps its index
+Validation and test are evaluated in length order (``tasks.encoding.in_length_order``: each row keeps its index
 as ``item``), so a batch of 128 sentences is padded to its longest, which is barely longer than its shortest.
 The metric suites do not depend on the order of the items; the per-item predictions written at the end of a
 run (``losslab.predictions``) carry ``item``, so they map back to the data.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from losslab.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -64,24 +62,11 @@ def training_kwargs(hw) -> dict:
 
 
 def cpu_threads(hw) -> int | None:
-    """Torch's intra-op threads for this job: ``hardware.threads``, or, with no setting, the machine's cores
-    shared out between the jobs a parallel launcher runs at once (joblib's ``n_jobs``; submitit's
-    ``cpus_per_task``), so that parallel jobs do not oversubscribe the CPU. None: torch's default (all cores)."""
-    if hw.get("threads"):
-        return int(hw.threads)
-    from hydra.core.hydra_config import HydraConfig
+    """Torch's intra-op threads for this job: ``hardware.threads``, or, with no setting, the cores a parallel
+    launcher gives each job (:func:`losslab.launchers.cpus_per_job`). None: torch's default (all cores)."""
+    from losslab.launchers import cpus_per_job
 
-    if not HydraConfig.initialized():
-        return None
-    launcher = HydraConfig.get().launcher
-    if launcher.get("cpus_per_task"):  # submitit: the CPUs each job was given
-        return int(launcher.cpus_per_task)
-    n_jobs = launcher.get("n_jobs")
-    if not n_jobs or n_jobs == 1:
-        return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    parallel = cores if n_jobs < 0 else min(int(n_jobs), cores)
-    return max(1, cores // parallel)
+    return int(hw.threads) if hw.get("threads") else cpus_per_job()
 
 
 def set_threads(hw) -> None:

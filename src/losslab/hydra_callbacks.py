@@ -45,7 +45,7 @@ class MLflowSweep(Callback):
             log.warning("could not end the sweep's parent run %s", run_id)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from losslab import distributed, identity, report, secrets, tracking
+        from losslab import cluster, distributed, identity, report, secrets, tracking
 
         distributed.refuse_sweep()  # under torchrun (also a preset that sweeps): every rank would run it all
         from losslab.cluster import check_server
@@ -65,7 +65,7 @@ class MLflowSweep(Callback):
             identity.SWEEP_HASH_TAG: identity.sweep_hash(config),
         }
         self.run_id = tracking.start_parent(config.tracking, tags)
-        os.environ[tracking.PARENT_RUN_ENV] = self.run_id
+        os.environ[cluster.PARENT_RUN_ENV] = self.run_id
         from losslab import ui
 
         ui.start_sweep(config, self.run_id)  # the swept keys: each job names its run by them
@@ -74,9 +74,9 @@ class MLflowSweep(Callback):
         (sweep_dir / report.PARENT_FILE).write_text(f"{config.tracking.uri}\n{self.run_id}\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from losslab import report, tracking
+        from losslab import cluster, report, tracking
 
-        os.environ.pop(tracking.PARENT_RUN_ENV, None)
+        os.environ.pop(cluster.PARENT_RUN_ENV, None)
         if not self.run_id:
             return
         self.ended = True

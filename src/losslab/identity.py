@@ -24,6 +24,7 @@ CONFIG_HASH_TAG = "losslab.config_hash"  # the job under this version: finished 
 JOB_KEY_TAG = "losslab.job_key"          # the job under any version: who ran this config before
 VERSION_TAG = "losslab.version"
 SWEEP_HASH_TAG = "losslab.sweep_hash"
+CHECKPOINTS_TAG = "losslab.checkpoint_dir"   # where a job's checkpoints are: what a resume looks in
 # where a job writes, not what it computes: left out of the identity of a job
 PLACE_KEYS = {"paths": None, "tracking": None, "trainer": ("output_dir", "logging_dir", "disable_tqdm")}
 

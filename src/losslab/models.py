@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from losslab.losses.base import CAUSAL_LM, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
+from losslab.kinds import CAUSAL_LM, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
 from losslab.paths import package_path
 
 # losslab's problem kinds -> transformers' config.problem_type (which also picks the head's default loss)

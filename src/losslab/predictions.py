@@ -99,8 +99,9 @@ def score(suite: str, predictions, labels, label_names: list[str] | None = None)
     it at evaluation."""
     from losslab import metrics
 
-    if suite == "generation":
-        return metrics.load(suite).compute(predictions=list(predictions), references=list(labels))
+    suite = metrics.get(suite)
+    if suite.form == "texts":  # kept decoded
+        return suite.module().compute(predictions=list(predictions), references=list(labels))
     from transformers import EvalPrediction
 
-    return metrics.compute_metrics(suite, label_names)(EvalPrediction(predictions=predictions, label_ids=labels))
+    return suite.compute_metrics(label_names)(EvalPrediction(predictions=predictions, label_ids=labels))

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import NamedTuple
 
 from omegaconf import DictConfig
 
@@ -93,7 +94,7 @@ def check_trainer(cfg: DictConfig) -> None:
 
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-    from losslab.losses import SEQ2SEQ
+    from losslab.kinds import SEQ2SEQ
 
     kind = Seq2SeqTrainingArguments if cfg.task.kind == SEQ2SEQ else TrainingArguments
     fields = {f.name for f in dataclasses.fields(kind) if f.init}
@@ -112,16 +113,19 @@ def check_kind(cfg: DictConfig) -> None:
                           f"choose one of: {', '.join(PROBLEM_TYPES)}")
 
 
-def check_task(cfg: DictConfig) -> None:
+def check_task(cfg: DictConfig):
+    """The task's kind, metric suite and objective; returns the suite (``losslab.metrics.Suite``)."""
     from losslab import metrics
 
     check_kind(cfg)
     if cfg.task.metrics not in metrics.suites():
         raise ConfigError(f"task.metrics={cfg.task.metrics!r}: no such suite; choose one of: {', '.join(metrics.suites())}")
-    reported = metrics.metric_names(cfg.task.metrics, cfg.task.get("num_labels"), cfg.task.get("labels"))
+    suite = metrics.get(cfg.task.metrics)
+    reported = suite.names(cfg.task.get("num_labels"), cfg.task.get("labels"))
     if reported and cfg.task.objective not in reported:
         raise ConfigError(f"task.objective={cfg.task.objective!r} is not reported by the {cfg.task.metrics} suite; "
                           f"choose one of: {', '.join(reported)}")
+    return suite
 
 
 def check_direction(cfg: DictConfig) -> None:
@@ -150,19 +154,26 @@ def check_missing(cfg: DictConfig) -> None:
         raise ConfigError("these settings have no value yet: " + ", ".join(f"{k}=..." for k in missing))
 
 
-def check(cfg: DictConfig) -> None:
-    """Run every check; raise ConfigError with a message a user can act on."""
+class Resolved(NamedTuple):
+    """What the checks worked out, handed on so that the run does not work it out again."""
+
+    training_kwargs: dict  # the hardware's TrainingArguments fields (use_cpu, bf16, fp16, dataloader_num_workers)
+    suite: object  # the task's metric suite (losslab.metrics.Suite), its module loaded
+
+
+def check(cfg: DictConfig) -> Resolved:
+    """Run every check; raise ConfigError with a message a user can act on. Returns what they resolved."""
     from losslab import checks, hardware
 
     check_missing(cfg)
     check_kind(cfg)
     check_loss(cfg)  # first: refusing a loss that cannot serve the task needs no metric suite (no evaluate import)
-    check_task(cfg)
+    suite = check_task(cfg)
     check_direction(cfg)
     check_trainer(cfg)
     checks.check_values(cfg)  # seed, task.max_*_samples, trainer.<field> types and ranges
     checks.check_loss_values(cfg, _choice(cfg, "loss"))  # loss.delta=abc: named, before the loss is built
-    hardware.training_kwargs(cfg.hardware)
+    training_kwargs = hardware.training_kwargs(cfg.hardware)
     checks.check_model(cfg)  # no such folder; a hub id not cached under HF_HUB_OFFLINE=1
     from losslab.cluster import check_server
     from losslab.distributed import is_main
@@ -170,6 +181,7 @@ def check(cfg: DictConfig) -> None:
     check_server(cfg.tracking.uri)  # an http(s) store that does not answer: one line, in seconds
     if is_main():  # several processes (DDP): only rank 0 touches the store
         checks.check_store(cfg)  # last: reachable and writable (busy: a bounded wait), created once
+    return Resolved(training_kwargs, suite)
 
 
 def _choice(cfg: DictConfig, group: str) -> str:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from losslab.identity import CONFIG_HASH_TAG, JOB_KEY_TAG, VERSION_TAG, Identity
+from losslab.identity import CHECKPOINTS_TAG, CONFIG_HASH_TAG, JOB_KEY_TAG, VERSION_TAG, Identity
 
-CHECKPOINTS_TAG = "losslab.checkpoint_dir"
 
 
 @dataclass

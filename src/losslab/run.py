@@ -16,41 +16,36 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 log = logging.getLogger("losslab")
 
 
-def training_arguments(cfg: DictConfig):
-    """``TrainingArguments`` from ``cfg.trainer`` and the hardware; ``Seq2SeqTrainingArguments`` for a seq2seq
-    task, which is evaluated on generated text (``predict_with_generate``)."""
+def training_arguments(cfg: DictConfig, hardware_kwargs: dict | None = None):
+    """``TrainingArguments`` from ``cfg.trainer`` and the hardware (``hardware_kwargs``: as preflight resolved
+    them); ``Seq2SeqTrainingArguments`` for a seq2seq task, which is evaluated on generated text
+    (``predict_with_generate``)."""
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
     from losslab import hardware
-    from losslab.losses import SEQ2SEQ
+    from losslab.kinds import SEQ2SEQ
 
     args = OmegaConf.to_container(cfg.trainer, resolve=True)
-    args.update(hardware.training_kwargs(cfg.hardware))
+    args.update(hardware.training_kwargs(cfg.hardware) if hardware_kwargs is None else hardware_kwargs)
     if cfg.task.kind == SEQ2SEQ:
         return Seq2SeqTrainingArguments(**{"predict_with_generate": True, **args})
     return TrainingArguments(**args)
 
 
 def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, extra_callbacks=(), label_names=None,
-                  logged=None):
+                  logged=None, suite=None):
     """A plain ``transformers.Trainer``: losslab's loss is its ``compute_loss_func``. ``logged``: the metric
-    points a resumed run already holds (:class:`losslab.resume.LoggedSteps`), which its MLflow callback skips."""
+    points a resumed run already holds (:class:`losslab.resume.LoggedSteps`), which its MLflow callback skips;
+    ``suite``: the task's metric suite as preflight loaded it."""
     from transformers import Seq2SeqTrainer, Trainer
 
     from losslab import metrics
     from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
-    from losslab.losses import CAUSAL_LM, SEQ2SEQ, TOKEN
-    from losslab.tasks import data
+    from losslab.kinds import SEQ2SEQ
+    from losslab.tasks import encoding
 
-    token_task = cfg.task.kind == TOKEN
-    # what the metric suite judges: the predicted tag ids of a token task; a loss with extra head outputs
-    # (gaussian_nll: mean, variance) says which part is the prediction
-    reduce = metrics.argmax_logits if token_task else getattr(loss_fn, "predictions", None)
-    if cfg.task.kind == CAUSAL_LM:
-        reduce = metrics.next_token_nll
+    suite = suite or metrics.get(cfg.task.metrics)
     seq2seq = cfg.task.kind == SEQ2SEQ
-    if seq2seq:  # the predictions are generated token ids, judged as text
-        reduce = None
     if hasattr(loss_fn, "attach"):  # a loss that needs more of the model (chunked_cross_entropy: its head)
         loss_fn.attach(model)
     trackers = []
@@ -59,7 +54,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         trackers = [MLflowLogger(logged)]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
     from losslab.evaluation import ValidationPredictions, trainer_class
 
-    validation = ValidationPredictions(metrics.compute_metrics(cfg.task.metrics, label_names, tokenizer))
+    validation = ValidationPredictions(suite.compute_metrics(label_names, tokenizer))
 
     # a user's Trainer subclass that computes the loss itself (loss: losslab.losses.trainer_loss.TrainerLoss)
     own = getattr(loss_fn, "trainer_class", None)
@@ -69,10 +64,10 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         processing_class=tokenizer,
-        data_collator=data.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu, model=model),
+        data_collator=encoding.collator(cfg.task.kind, tokenizer, on_gpu=not args.use_cpu, model=model),
         compute_metrics=validation,
         compute_loss_func=None if own else loss_fn,
-        preprocess_logits_for_metrics=reduce,
+        preprocess_logits_for_metrics=suite.preprocess_logits(loss_fn),
         callbacks=[*trackers, StopOnNonFiniteLoss(), EvaluateAtEnd(), validation.callback(), *extra_callbacks],
     )
     trainer.validation_predictions = validation  # the final model's validation predictions, without a pass
@@ -86,8 +81,8 @@ def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
 
     from losslab import predictions, tracking
     from losslab.evaluation import predict
-    from losslab.losses import SEQ2SEQ
-    from losslab.tasks.data import ITEM
+    from losslab.kinds import SEQ2SEQ
+    from losslab.tasks.encoding import ITEM
 
     decode = None
     if cfg.task.kind == SEQ2SEQ:  # generated token ids: kept as texts
@@ -114,7 +109,8 @@ def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
 
 def compute_loss_func(cfg: DictConfig, loss):
     """The Trainer's ``compute_loss_func`` for this loss on this task (None: the model's own loss)."""
-    from losslab.losses.adapt import LevelsFromDistribution, as_compute_loss_func
+    from losslab.losses.adapt import as_compute_loss_func
+    from losslab.tasks.labels import LevelsFromDistribution
 
     loss_fn = as_compute_loss_func(
         loss, cfg.task.kind, int(cfg.trainer.get("gradient_accumulation_steps") or 1),
@@ -180,7 +176,7 @@ def train(cfg: DictConfig) -> float:
     from losslab import identity, preflight, resume, tracking
 
     started = time.time()
-    preflight.check(cfg)  # no data, no model yet
+    resolved = preflight.check(cfg)  # no data, no model yet
     from losslab.tasks import data, noise
 
     # the per-process key of the loaded splits: the task as composed; with task.label_noise > 0 the train
@@ -229,20 +225,21 @@ def train(cfg: DictConfig) -> float:
 
     from losslab import hardware, models, ui
     from losslab.callbacks import LossComponents
+    from losslab.tasks import encoding
 
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
     splits, label_names = load_splits()
     model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task),
                                     label_names=label_names)
-    encoded = data.shared(("encoded", task_key, data.tokenizer_id(tokenizer)),
-                          lambda: data.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
+    encoded = data.shared(("encoded", task_key, encoding.tokenizer_id(tokenizer)),
+                          lambda: encoding.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
-    args = training_arguments(cfg)
+    args = training_arguments(cfg, resolved.training_kwargs)
     logged = previous.logged  # the points a resumed run already holds: none is logged twice
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
                             [LossComponents(loss, functools.partial(tracking.log_metrics, logged=logged))],
-                            label_names, logged)
+                            label_names, logged, resolved.suite)
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
     job_run = tracking.job_run(cfg, run_name, job, previous) if distributed.is_main() else distributed.NoRun()

@@ -16,10 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from losslab.identity import CONFIG_HASH_TAG, SWEEP_HASH_TAG
-from losslab.resume import CHECKPOINTS_TAG
-
-PARENT_RUN_ENV = "LOSSLAB_PARENT_RUN_ID"
+from losslab.identity import CHECKPOINTS_TAG, CONFIG_HASH_TAG, SWEEP_HASH_TAG
 
 
 def ui_command(uri: str) -> str:

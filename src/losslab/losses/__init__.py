@@ -3,9 +3,7 @@
 One module per task kind; ``adapt`` turns a user's callable into a correct ``compute_loss_func``.
 """
 
-from losslab.losses.base import (
-    ANY, CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, ORDINAL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN, Loss, normalize,
-)
+from losslab.losses.base import Loss, normalize
 from losslab.losses.classification import (
     CrossEntropy, Dice, Focal, Hinge, LabelSmoothing, MultiMargin, Poly1, SoftCrossEntropy, Square,
     SquaredHinge, WeightedCrossEntropy,
@@ -18,7 +16,6 @@ from losslab.losses.ordinal import Coral
 from losslab.losses.regression import MAE, MSE, GaussianNLL, Huber, LogCosh, Quantile, SmoothL1
 
 __all__ = [
-    "ANY", "CAUSAL_LM", "IGNORE_INDEX", "MULTI_LABEL", "ORDINAL", "REGRESSION", "SINGLE_LABEL", "TOKEN",
     "Loss", "normalize", "ModelDefault", "Composite",
     "MSE", "MAE", "Huber", "SmoothL1", "LogCosh", "Quantile", "GaussianNLL",
     "CrossEntropy", "SoftCrossEntropy", "LabelSmoothing", "WeightedCrossEntropy", "Focal", "Poly1",

@@ -28,9 +28,8 @@ import textwrap
 import torch
 
 from losslab.errors import UsageError
-from losslab.losses.base import (
-    CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, TOKEN, logits_of, normalize,
-)
+from losslab.kinds import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, TOKEN
+from losslab.losses.base import logits_of, normalize
 
 log = logging.getLogger("losslab")
 
@@ -299,11 +298,9 @@ def as_compute_loss_func(loss, kind: str, accumulation_steps: int = 1, world_siz
 
     ``width`` is the head's number of outputs (the task's labels), for the probe's synthetic batch.
     """
-    from losslab.losses.trainer_loss import TrainerLoss
-
     if getattr(loss, "uses_model_loss", False):
         return None
-    if isinstance(loss, TrainerLoss):
+    if getattr(loss, "binds_trainer", False):  # losses.trainer_loss.TrainerLoss
         return loss.bind(kind, accumulation_steps, world_size, name)
     target = loss.forward if isinstance(loss, torch.nn.Module) else loss
     if takes_num_items(target):
@@ -333,28 +330,3 @@ def as_compute_loss_func(loss, kind: str, accumulation_steps: int = 1, world_siz
         "'sum', or set `item_mean = True` on it if it is a mean over the items of its batch."
     )
 
-
-class LevelsFromDistribution(torch.nn.Module):
-    """Feeds a loss that takes class ids from a task whose labels are distributions over C ordered levels.
-
-    The class id is the level of the distribution's mean (rounded half up); the Trainer counted C label
-    elements per item, so ``num_items_in_batch / C`` items are handed on. ``task=rating_dist``: the rounded
-    mean rating for ``cross_entropy`` and ``coral``, the raters' distribution itself for ``soft_cross_entropy``.
-    """
-
-    def __init__(self, loss, num_levels: int):
-        super().__init__()
-        self.loss, self.num_levels = loss, num_levels
-        for name in ("predictions", "attach"):
-            if hasattr(loss, name):
-                setattr(self, name, getattr(loss, name))
-
-    @staticmethod
-    def levels(labels: torch.Tensor) -> torch.Tensor:
-        t = labels.float()
-        mean = (t * torch.arange(t.size(-1), device=t.device)).sum(-1)
-        return torch.floor(mean + 0.5).long()
-
-    def forward(self, outputs, labels, num_items_in_batch=None):
-        n = None if num_items_in_batch is None else num_items_in_batch / self.num_levels
-        return self.loss(outputs, self.levels(labels), num_items_in_batch=n)

@@ -19,17 +19,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-# Problem kinds. A task declares one; a loss declares the ones it serves.
-REGRESSION = "regression"
-SINGLE_LABEL = "single_label"
-MULTI_LABEL = "multi_label"
-TOKEN = "token_classification"
-ORDINAL = "ordinal"
-CAUSAL_LM = "causal_lm"
-SEQ2SEQ = "seq2seq"  # encoder-decoder: decoder logits (batch, target tokens, vocab) against unshifted targets
-ANY = (REGRESSION, SINGLE_LABEL, MULTI_LABEL, TOKEN, ORDINAL, CAUSAL_LM, SEQ2SEQ)
-IGNORE_INDEX = -100
-
 
 def logits_of(outputs) -> torch.Tensor:
     """The logits of a model output (a ModelOutput, a dict or a tuple whose first item is the logits)."""

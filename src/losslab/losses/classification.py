@@ -12,7 +12,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from losslab.losses.base import IGNORE_INDEX, SINGLE_LABEL, TOKEN, Loss, class_weights_balanced, weights_option
+from losslab.kinds import IGNORE_INDEX, SINGLE_LABEL, TOKEN
+from losslab.losses.base import Loss, class_weights_balanced, weights_option
 
 KINDS = (SINGLE_LABEL, TOKEN)
 

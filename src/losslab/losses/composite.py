@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import torch
 
-from losslab.losses.base import ANY, Loss
+from losslab.kinds import ANY
+from losslab.losses.base import Loss
 
 
 class Composite(Loss):

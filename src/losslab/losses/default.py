@@ -17,7 +17,7 @@ heads are the exception: their ``ForCausalLMLoss`` divides by ``num_items_in_bat
 
 from __future__ import annotations
 
-from losslab.losses.base import CAUSAL_LM, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
+from losslab.kinds import CAUSAL_LM, MULTI_LABEL, REGRESSION, SINGLE_LABEL, TOKEN
 
 
 class ModelDefault:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from losslab.losses.base import CAUSAL_LM, IGNORE_INDEX, Loss
+from losslab.kinds import CAUSAL_LM, IGNORE_INDEX
+from losslab.losses.base import Loss
 
 
 def shifted(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

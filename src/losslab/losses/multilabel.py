@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from losslab.losses.base import IGNORE_INDEX, MULTI_LABEL, Loss, weights_option
+from losslab.kinds import IGNORE_INDEX, MULTI_LABEL
+from losslab.losses.base import Loss, weights_option
 
 
 def elements(logits: torch.Tensor, labels: torch.Tensor):

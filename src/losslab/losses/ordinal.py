@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from losslab.losses.base import IGNORE_INDEX, ORDINAL, Loss
+from losslab.kinds import IGNORE_INDEX, ORDINAL
+from losslab.losses.base import Loss
 
 
 class Coral(Loss):

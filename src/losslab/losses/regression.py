@@ -7,7 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from losslab.losses.base import REGRESSION, Loss
+from losslab.kinds import REGRESSION
+from losslab.losses.base import Loss
 
 
 def align(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

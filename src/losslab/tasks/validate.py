@@ -24,7 +24,7 @@ _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def _error(message: str):
-    from losslab.tasks.data import DataError
+    from losslab.errors import DataError
 
     return DataError(f"task data: {message}")
 
@@ -111,7 +111,8 @@ def load_files(builder: str, name, files: dict[str, str], encoding: str | None):
 
 def check_text(ds, task, files) -> None:
     """Each text column holds text, and no cell of it is empty."""
-    from losslab.tasks.data import SPLITS, TOKEN
+    from losslab.kinds import TOKEN
+    from losslab.tasks.splits import SPLITS
 
     if task.kind == TOKEN:  # words: lists of strings, checked by the tagging code
         return
@@ -135,7 +136,7 @@ def check_text(ds, task, files) -> None:
 
 def check_classes(task, names) -> None:
     """A classifier needs two classes at least."""
-    from losslab.tasks.data import SINGLE_LABEL
+    from losslab.kinds import SINGLE_LABEL
 
     if task.kind != SINGLE_LABEL or task.get("targets") == "distribution" or task.get("num_labels"):
         return
@@ -146,7 +147,7 @@ def check_classes(task, names) -> None:
 
 def warn_duplicates(ds, task) -> dict[str, int]:
     """Warn when validation or test rows have the same text as a train row; returns the counts."""
-    from losslab.tasks.data import SPLITS
+    from losslab.tasks.splits import SPLITS
 
     columns = [c for c in (task.get("text_column"), task.get("text_pair_column")) if c]
     if not columns or any(c not in ds["train"].column_names for c in columns):

@@ -1,0 +1,135 @@
+"""Task label transforms: a task's labels checked and turned into what a loss takes, per problem kind."""
+
+from __future__ import annotations
+
+import torch
+
+from losslab.errors import DataError
+from losslab.kinds import CAUSAL_LM, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
+from losslab.tasks.splits import SPLITS
+
+
+def _floats(values) -> list[float]:
+    return [float(x) for x in values]
+
+
+# the type of one item's target, per problem kind (multi-label: floats, as BCE needs)
+TARGET_TYPES = {REGRESSION: float, SINGLE_LABEL: int, MULTI_LABEL: _floats}
+
+
+def target_type(task):
+    """The conversion of one item's label to what the task's losses take: ``TARGET_TYPES`` of its kind, floats
+    for distributions; None where the labels are token ids made at tokenization (token tasks, language models,
+    seq2seq). An unknown kind is refused."""
+    if task.get("targets") == "distribution":
+        return _floats
+    if task.kind not in TARGET_TYPES and task.kind not in (TOKEN, CAUSAL_LM, SEQ2SEQ):
+        raise DataError(f"task.kind={task.kind!r} is not a known problem kind")
+    return TARGET_TYPES.get(task.kind)
+
+
+def _convert(ds, column: str, fn, desc: str):
+    """``column`` replaced by ``fn(value)`` with the new values' type: ``map`` into an existing column would keep
+    the old type (class names stay strings, integer targets stay integers)."""
+    ds = ds.map(lambda r: {"__converted": fn(r[column])}, remove_columns=[column], desc=desc)
+    return ds.rename_column("__converted", column)
+
+
+def check_and_convert(ds, task, files):
+    """Check every label and bring it to its kind's type; map string class names to ids.
+
+    Returns the splits and the class names (from ``task.labels``, or the sorted names found in train).
+    """
+    column, kind, names = task.label_column, task.kind, task.get("labels")
+    names = list(names) if names else None
+    convert = target_type(task)  # refuses a kind it does not know
+
+    def fail(split, row, value, why):
+        where = files.get(split, task.data.get("path"))
+        raise DataError(f"task data: {split} row {row} ({where}), column {column!r}: label {value!r} {why}")
+
+    if kind == SINGLE_LABEL and task.get("targets") == "distribution":
+        k = task.get("num_labels")
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if not isinstance(v, (list, tuple)) or len(v) != k or min(v) < 0 or abs(sum(v) - 1) > 1e-4:
+                    fail(split, row, v, f"is not a distribution over {k} classes (task.targets=distribution)")
+    elif kind == SINGLE_LABEL:
+        values = {s: ds[s][column] for s in SPLITS}
+        if any(isinstance(v, str) for v in values["train"]):
+            names = names or sorted({v for v in values["train"] if v is not None})
+            index = {n: i for i, n in enumerate(names)}
+            for split in SPLITS:
+                for row, v in enumerate(values[split]):
+                    if v not in index:
+                        fail(split, row, v, f"is not one of the classes {names} (task.labels, or the train split's)")
+            ds = _convert(ds, column, lambda v: index[v], "class ids")
+        else:
+            k = task.get("num_labels") or (len(names) if names else None)
+            for split in SPLITS:
+                for row, v in enumerate(values[split]):
+                    if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (k is not None and v >= k):
+                        fail(split, row, v, f"is not a class id in 0..{(k or 1) - 1} (task.num_labels={k})")
+            if names is None and k is None:
+                names = [str(i) for i in range(max(max(values[s]) for s in SPLITS) + 1)]
+    elif kind == REGRESSION:
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if v is None:
+                    fail(split, row, v, "is empty or marked missing (NA, n/a, ... in a CSV file)")
+                try:
+                    if v is None or isinstance(v, bool) or float(v) != float(v):
+                        raise ValueError
+                except (TypeError, ValueError):
+                    fail(split, row, v, "is not a number")
+    elif kind == TOKEN:
+        values = {s: ds[s][column] for s in SPLITS}
+        if any(isinstance(v, str) for row in values["train"] for v in row):
+            names = names or sorted({v for row in values["train"] for v in row})
+            index = {n: i for i, n in enumerate(names)}
+            for split in SPLITS:
+                for row, tags in enumerate(values[split]):
+                    unknown = [t for t in tags if t not in index]
+                    if unknown:
+                        fail(split, row, unknown[0], f"is not one of the tags {names} (task.labels, or train's)")
+            ds = _convert(ds, column, lambda tags: [index[t] for t in tags], "tag ids")
+    elif kind == MULTI_LABEL:
+        k = task.get("num_labels") or (len(names) if names else None)
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if not isinstance(v, (list, tuple)) or (k is not None and len(v) != k) or \
+                        any(x not in (0, 1, -100) for x in v):
+                    fail(split, row, v, f"is not a list of {k} values in {{0, 1}} (task.num_labels={k})")
+        ds = _convert(ds, column, convert, "float targets")  # BCE needs floats
+    elif kind == SEQ2SEQ:
+        for split in SPLITS:
+            for row, v in enumerate(ds[split][column]):
+                if not isinstance(v, str) or not v.strip():
+                    fail(split, row, v, "is not a non-empty target text")
+    return ds, names  # causal_lm: a language model's labels are its own tokens
+
+
+class LevelsFromDistribution(torch.nn.Module):
+    """Feeds a loss that takes class ids from a task whose labels are distributions over C ordered levels.
+
+    The class id is the level of the distribution's mean (rounded half up); the Trainer counted C label
+    elements per item, so ``num_items_in_batch / C`` items are handed on. ``task=rating_dist``: the rounded
+    mean rating for ``cross_entropy`` and ``coral``, the raters' distribution itself for ``soft_cross_entropy``.
+    """
+
+    def __init__(self, loss, num_levels: int):
+        super().__init__()
+        self.loss, self.num_levels = loss, num_levels
+        for name in ("predictions", "attach"):
+            if hasattr(loss, name):
+                setattr(self, name, getattr(loss, name))
+
+    @staticmethod
+    def levels(labels: torch.Tensor) -> torch.Tensor:
+        t = labels.float()
+        mean = (t * torch.arange(t.size(-1), device=t.device)).sum(-1)
+        return torch.floor(mean + 0.5).long()
+
+    def forward(self, outputs, labels, num_items_in_batch=None):
+        n = None if num_items_in_batch is None else num_items_in_batch / self.num_levels
+        return self.loss(outputs, self.levels(labels), num_items_in_batch=n)

@@ -52,6 +52,7 @@ class Report:
     notes: list = field(default_factory=list)
     resamples: int = 0  # item bootstrap resamples (0: no per-item predictions)
     files: list = field(default_factory=list)
+    replicates: dict = field(default_factory=dict)  # run id -> metric -> its values on the item resamples
 
     def best(self, metric: str) -> str | None:
         return self.best_rows.get(metric)
@@ -181,6 +182,7 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES) -> Report:
         resamples = min(resamples, SLOW_RESAMPLES)
     reps = _item_replicates(report, preds, names, thresholds, resamples) if preds else {}
     report.resamples = resamples if reps else 0
+    report.replicates = reps
 
     _cells(report, reps)
     _flags(report, uri, preds, names)
@@ -194,6 +196,15 @@ def _row_replicates(row: Row, metric: str, reps: dict):
     if not got or any(g is None for g in got):
         return None
     return np.mean(np.stack(got), axis=0)
+
+
+def pair(report: Report, a: str, b: str, metric: str) -> stats.Difference:
+    """Row ``a`` minus row ``b`` on ``metric``, as the report compares a row with the best (seeds paired, plus
+    the paired bootstrap over test items); no multiplicity adjustment (one pre-stated comparison)."""
+    ra, rb = report.row(a), report.row(b)
+    rep_a, rep_b = (_row_replicates(r, metric, report.replicates) for r in (ra, rb))
+    item_diffs = rep_a - rep_b if rep_a is not None and rep_b is not None else None
+    return stats.compare(ra.values(metric), rb.values(metric), item_diffs)
 
 
 def _cells(report: Report, reps: dict) -> None:

@@ -2,7 +2,10 @@
 
 Same data files, model, tokenizer, loss (MSE normalized by num_items_in_batch), TrainingArguments (batches
 grouped by length, as losslab's default; evaluation grouped by length too), metric computations and MLflow
-logging. Usage: python bench/bare_trainer.py OUT_DIR MAX_STEPS TRAIN_ROWS EVAL_ROWS
+logging. Usage: python bench/bare_trainer.py OUT_DIR MAX_STEPS TRAIN_ROWS EVAL_ROWS [evaluate]
+
+With ``evaluate``, the metrics come from an ``evaluate`` module loaded by path, as in Hugging Face's example
+scripts (``metric = evaluate.load(...)``); without it, from NumPy/SciPy written inline.
 """
 
 import sys
@@ -22,6 +25,11 @@ from transformers import (  # noqa: E402
 )
 
 out, max_steps, train_rows, eval_rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+with_evaluate = sys.argv[5:6] == ["evaluate"]
+if with_evaluate:
+    import evaluate  # noqa: E402
+
+    metric = evaluate.load("src/losslab/metrics/regression")
 data_dir = "src/losslab/resources/vader"
 set_seed(42)
 ds = load_dataset("json", data_files={s: f"{data_dir}/{s}.jsonl.gz" for s in ("train", "validation", "test")})
@@ -50,6 +58,8 @@ def mse_loss(outputs, labels, num_items_in_batch=None):
 
 def compute_metrics(p):
     pred, y = p.predictions.reshape(-1), p.label_ids.reshape(-1)
+    if with_evaluate:
+        return metric.compute(predictions=pred, references=y)
     err = pred - y
     return {"mse": float(np.mean(err**2)), "rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(abs(err))),
             "pearson": float(stats.pearsonr(pred, y)[0]), "spearman": float(stats.spearmanr(pred, y)[0]),

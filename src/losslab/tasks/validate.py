@@ -128,10 +128,24 @@ def check_text(ds, task, files) -> None:
                 first = ds[split][0][column] if len(ds[split]) else None
                 raise _error(f"the {split} split ({where}), column {column!r} (task.{role}) holds {dtype}, not "
                              f"text (row 0: {first!r})")
-            for row, value in enumerate(ds[split][column]):
-                if value is None or (isinstance(value, str) and not value.strip()):
-                    raise _error(f"{split} row {row} ({where}), column {column!r} (task.{role}): the text is "
-                                 "empty; fill it or drop the row")
+            row = _first_blank(ds[split], column)
+            if row is not None:
+                raise _error(f"{split} row {row} ({where}), column {column!r} (task.{role}): the text is "
+                             "empty; fill it or drop the row")
+
+
+def _first_blank(split, column: str) -> int | None:
+    """The first row whose text is missing or only whitespace, or None; in Arrow (a Python loop over a VADER
+    split took ~0.4 s a job)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = split.with_format("arrow")[column]
+    if pa.types.is_null(values.type):
+        return 0 if len(values) else None
+    blank = pc.or_kleene(pc.is_null(values), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0))
+    row = pc.index(pc.fill_null(blank, True), True).as_py()
+    return None if row < 0 else row
 
 
 def check_classes(task, names) -> None:

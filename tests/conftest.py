@@ -13,17 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
 
-# A tiny model and a few steps: every piece of the real pipeline runs, in seconds.
-QUICK = [
-    "model=tiny",
-    "trainer.max_steps=6",
-    "trainer.logging_steps=2",
-    "trainer.eval_steps=3",
-    "trainer.save_steps=3",
-    "trainer.per_device_train_batch_size=8",
-    "task.max_train_samples=64",
-    "task.max_eval_samples=32",
-]
+# A tiny model and a few steps: tests pass ``debug=quick`` (conf/debug/quick.yaml, shared with users) plus what
+# they vary; every piece of the real pipeline runs, in seconds.
 
 
 def run_train(args: list[str], out: Path, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from losslab.preflight import declared_kinds
 
-GROUPS = ["task", "model", "loss", "hardware", "trainer", "tracking", "experiment"]
+GROUPS = ["task", "model", "loss", "hardware", "trainer", "tracking", "experiment", "debug"]
 
 
 def test_every_group_has_options_with_a_header_comment():
@@ -38,6 +38,21 @@ def test_loss_instantiates_and_declares_kinds(option):
     kinds = declared_kinds(cfg.loss)
     assert kinds, f"loss={option} declares no task kinds"
     assert set(getattr(loss, "task_kinds", ())) == set(kinds)
+
+
+def test_debug_quick_is_a_tiny_short_run_and_the_command_line_beats_it():
+    quick = compose(["debug=quick"], hydra=True)
+    assert quick.hydra.runtime.choices["model"] == "tiny" and quick.model.architecture.hidden_size == 32
+    assert (quick.trainer.max_steps, quick.trainer.logging_steps, quick.trainer.eval_steps, quick.trainer.save_steps,
+            quick.trainer.per_device_train_batch_size) == (6, 2, 3, 3, 8)
+    assert (quick.task.max_train_samples, quick.task.max_eval_samples) == (64, 32)
+    default = compose([], hydra=True)  # off by default: nothing changed
+    assert default.hydra.runtime.choices["debug"] is None and default.trainer.max_steps == -1
+    # it comes after the presets (a preset's budget is cut), and whatever the command line says wins
+    preset = compose(["hparams_search=huber_delta", "debug=quick"])
+    assert preset.trainer.max_steps == 6 and preset.task.max_eval_samples == 32
+    varied = compose(["debug=quick", "trainer.max_steps=7", "model=gpt_small", "task=lm"], hydra=True)
+    assert varied.trainer.max_steps == 7 and varied.hydra.runtime.choices["model"] == "gpt_small"
 
 
 @pytest.mark.parametrize("task", options("task"))

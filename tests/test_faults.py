@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import QUICK, ROOT, TESTS, run_train, runs, store_uri
+from conftest import ROOT, TESTS, run_train, runs, store_uri
 
 GATED = [f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=gated", "model=tiny",
          "trainer.max_steps=12", "trainer.save_steps=4", "trainer.eval_steps=4", "trainer.logging_steps=1",
@@ -234,7 +234,7 @@ def test_a_store_locked_past_the_wait_is_refused_in_one_line_before_anything_loa
     holder = _hold(tmp_path / "mlflow.db", 120)
     try:
         started = time.monotonic()
-        out = run_train([*QUICK, "tracking.busy_wait=2"], tmp_path)
+        out = run_train(["debug=quick", "tracking.busy_wait=2"], tmp_path)
         took = time.monotonic() - started
     finally:
         stop(holder)
@@ -250,7 +250,7 @@ def test_a_store_busy_for_a_moment_is_waited_for(tmp_path):
     _existing_run(tmp_path)
     holder = _hold(tmp_path / "mlflow.db", 4)
     try:  # past the store check, the next fault is the missing data file: the wait was over by then
-        out = run_train([*QUICK, "tracking.busy_wait=60", f"task.data.train={tmp_path}/none.jsonl"], tmp_path)
+        out = run_train(["debug=quick", "tracking.busy_wait=60", f"task.data.train={tmp_path}/none.jsonl"], tmp_path)
     finally:
         stop(holder)
     [line] = error_lines(out.stderr)
@@ -259,7 +259,7 @@ def test_a_store_busy_for_a_moment_is_waited_for(tmp_path):
 
 def test_a_store_under_a_file_is_refused_in_one_line(tmp_path):
     (tmp_path / "afile").write_text("keep me\n")
-    out = run_train([*QUICK, f"tracking.uri=sqlite:///{tmp_path}/afile/mlflow.db"], tmp_path)
+    out = run_train(["debug=quick", f"tracking.uri=sqlite:///{tmp_path}/afile/mlflow.db"], tmp_path)
     [line] = error_lines(out.stderr)
     assert out.returncode == 1 and f"{tmp_path / 'afile'} is a file, not a folder" in line, out.stderr[-3000:]
     no_traceback(out.stderr)
@@ -277,7 +277,7 @@ def test_a_read_only_store_is_refused_in_one_line_before_anything_loads(tmp_path
         pytest.skip(f"a read-only bind mount is not allowed here ({bound.stderr.strip() or 'not root'})")
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(store)], check=True)
-        out = run_train([*QUICK, f"tracking.uri={store_uri(store)}"], tmp_path)
+        out = run_train(["debug=quick", f"tracking.uri={store_uri(store)}"], tmp_path)
     finally:
         subprocess.run(["umount", "-l", str(store)], check=False)
     [line] = error_lines(out.stderr)
@@ -302,7 +302,7 @@ def test_a_read_only_store_is_refused_in_one_line_before_anything_loads(tmp_path
      "model.name_or_path=google-bert/bert-base-uncased: not in the local cache and HF_HUB_OFFLINE=1"),
 ])
 def test_a_bad_value_or_model_path_is_refused_before_loading_and_leaves_no_run(tmp_path, args, message):
-    out = run_train([*QUICK, *args], tmp_path)
+    out = run_train(["debug=quick", *args], tmp_path)
     [line] = error_lines(out.stderr)
     assert out.returncode == 2 and message in line, out.stderr[-3000:]
     no_traceback(out.stderr)
@@ -325,7 +325,7 @@ def test_secret_keys_are_masked_and_others_are_not():
 
 
 def test_a_secret_in_the_config_is_logged_nowhere(tmp_path):
-    out = run_train([*QUICK, "+tracking.password=hunter2", "+model.api_key=sk-abc123"], tmp_path)
+    out = run_train(["debug=quick", "+tracking.password=hunter2", "+model.api_key=sk-abc123"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     client = MlflowClient(store_uri(tmp_path))
@@ -352,7 +352,7 @@ def _classification(tmp_path, train: Path, validation: Path | None = None, test:
     validation = validation or _csv(tmp_path / "validation.csv", GOOD_ROWS)
     test = test or _csv(tmp_path / "test.csv", [("another film", "pos"), ("another plot", "neg")])
     return ["task=csv_classification", f"task.data.train={train}", f"task.data.validation={validation}",
-            f"task.data.test={test}", *QUICK]
+            f"task.data.test={test}", "debug=quick"]
 
 
 def _refused(tmp_path, args, *parts):

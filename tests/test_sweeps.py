@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from conftest import QUICK, TESTS, run_train, runs, store_uri
+from conftest import TESTS, run_train, runs, store_uri
 
 PLOTS = ("loss_curves.png", "validation.png", "test_metrics.png")
 
@@ -41,7 +41,7 @@ def assert_report(out: Path, parent, rows: list[str]) -> str:
 
 
 def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
-    args = ["-m", "task=regression", "loss=mse,mae", "seed=1,2", *QUICK]
+    args = ["-m", "task=regression", "loss=mse,mae", "seed=1,2", "debug=quick"]
     out = run_train(args, tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
@@ -83,7 +83,7 @@ def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
 
 def test_a_failed_job_does_not_sink_the_sweep_and_is_retried_on_rerun(tmp_path):
     args = ["-m", f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=mse,diverging,cross_entropy",
-            *QUICK]
+            "debug=quick"]
     out = run_train(args, tmp_path, timeout=900)
     assert out.returncode == 1  # the sweep finished, but not every job did
     [parent], children = split(tmp_path)
@@ -111,7 +111,7 @@ def test_a_failed_job_does_not_sink_the_sweep_and_is_retried_on_rerun(tmp_path):
 def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_into_the_same_run(tmp_path):
     marker = tmp_path / "killed"
     args = ["-m", f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=dies_once",
-            f"loss.marker={marker}", *QUICK, "trainer.max_steps=8", "trainer.logging_steps=1"]
+            f"loss.marker={marker}", "debug=quick", "trainer.max_steps=8", "trainer.logging_steps=1"]
     first = run_train(args, tmp_path)
     assert first.returncode == -9 and marker.read_text() == "killed at call 6\n"  # during step 5
     [_], [killed] = split(tmp_path)
@@ -132,7 +132,7 @@ def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_into_the_same_run
 
 def test_joblib_runs_jobs_in_parallel_with_no_lost_run_metric_or_artifact(tmp_path):
     out = run_train(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "task=regression",
-                     "loss=mse,mae,huber,log_cosh", *QUICK], tmp_path, timeout=900)
+                     "loss=mse,mae,huber,log_cosh", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
     assert sorted(c.info.run_name for c in children) == ["huber", "log_cosh", "mae", "mse"]
@@ -147,7 +147,7 @@ def test_joblib_runs_jobs_in_parallel_with_no_lost_run_metric_or_artifact(tmp_pa
 
 
 def test_submitit_local_preset_runs_each_job_in_its_own_process(tmp_path):
-    out = run_train(["-m", "hydra/launcher=local", "task=regression", "loss=mse,mae", *QUICK], tmp_path, timeout=900)
+    out = run_train(["-m", "hydra/launcher=local", "task=regression", "loss=mse,mae", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
     assert sorted(c.info.run_name for c in children) == ["mae", "mse"]
@@ -158,7 +158,7 @@ def test_submitit_local_preset_runs_each_job_in_its_own_process(tmp_path):
 
 
 def test_optuna_search_tunes_huber_delta_and_reports_a_row_per_setting(tmp_path):
-    out = run_train(["hparams_search=huber_delta", "hydra.sweeper.n_trials=2", *QUICK], tmp_path, timeout=900)
+    out = run_train(["hparams_search=huber_delta", "hydra.sweeper.n_trials=2", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
     deltas = sorted(float(c.data.params["loss.delta"]) for c in children)

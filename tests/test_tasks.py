@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import QUICK, compose, run_train, runs
+from conftest import compose, run_train, runs
 
 from losslab.tasks import data, vader
 from losslab.tasks.data import DataError
@@ -112,7 +112,7 @@ def test_bad_bring_your_own_data_is_named(tmp_path, case, message):
 @pytest.mark.slow
 @pytest.mark.parametrize("task,metric", [("domain", "test_macro_f1"), ("multilabel", "test_lrap")])
 def test_builtin_task_trains_end_to_end(tmp_path, task, metric):
-    out = run_train([f"task={task}", *QUICK], tmp_path)
+    out = run_train([f"task={task}", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and metric in run.data.metrics
@@ -122,12 +122,12 @@ def test_builtin_task_trains_end_to_end(tmp_path, task, metric):
 @pytest.mark.slow
 def test_bring_your_own_csv_end_to_end_and_a_missing_file_leaves_no_run(tmp_path):
     overrides = _write(tmp_path, "csv", ROWS)
-    out = run_train(["task=csv_classification", *overrides, *QUICK], tmp_path / "out")
+    out = run_train(["task=csv_classification", *overrides, "debug=quick"], tmp_path / "out")
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path / "out")
     assert run.data.params["task.label.0"] == "neg" and run.data.params["task.label.1"] == "pos"
     assert run.data.params["task.num_labels"] == "2"
-    bad = run_train(["task=csv_classification", *overrides, f"task.data.test={tmp_path}/nope.csv", *QUICK],
+    bad = run_train(["task=csv_classification", *overrides, f"task.data.test={tmp_path}/nope.csv", "debug=quick"],
                     tmp_path / "bad")
     assert bad.returncode == 2 and f"the test file {tmp_path}/nope.csv does not exist (task.data.test)" in bad.stderr
     assert runs(tmp_path / "bad") == []
@@ -173,7 +173,7 @@ def test_entities_suite_matches_seqeval():
 
 @pytest.mark.slow
 def test_ner_trains_end_to_end_with_entity_metrics(tmp_path):
-    out = run_train(["task=ner", "loss=focal", *QUICK], tmp_path)
+    out = run_train(["task=ner", "loss=focal", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     for name in ("precision", "recall", "f1", "accuracy"):
@@ -211,7 +211,7 @@ def test_lm_labels_are_the_tokens():
 
 @pytest.mark.slow
 def test_lm_trains_end_to_end_with_chunked_cross_entropy(tmp_path):
-    out = run_train(["task=lm", "loss=chunked_cross_entropy", *QUICK, "model=gpt_small",
+    out = run_train(["task=lm", "loss=chunked_cross_entropy", "debug=quick", "model=gpt_small",
                      "model.architecture.n_layer=1", "model.architecture.n_embd=32", "model.architecture.n_head=2"],
                     tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -269,14 +269,14 @@ def test_ratings_suite_kl_and_level_error_by_hand():
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", ["soft_cross_entropy", "coral"])
 def test_rating_dist_trains_end_to_end(tmp_path, loss):
-    out = run_train(["task=rating_dist", f"loss={loss}", *QUICK], tmp_path)
+    out = run_train(["task=rating_dist", f"loss={loss}", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert {"test_kl", "test_level_mae", "test_accuracy"} <= set(run.data.metrics)
 
 
 def test_rating_dist_refuses_the_heads_own_loss(tmp_path):
-    out = run_train(["task=rating_dist", "loss=default", *QUICK], tmp_path)
+    out = run_train(["task=rating_dist", "loss=default", "debug=quick"], tmp_path)
     assert out.returncode == 2 and "its labels are distributions" in out.stderr
     assert runs(tmp_path) == []
 
@@ -342,7 +342,7 @@ def test_generation_suite_by_hand():
 
 @pytest.mark.slow
 def test_seq2seq_trains_end_to_end_on_generated_text(tmp_path):
-    out = run_train(["task=seq2seq", "loss=label_smoothing", *QUICK, "task.max_eval_samples=8"], tmp_path)
+    out = run_train(["task=seq2seq", "loss=label_smoothing", "debug=quick", "task.max_eval_samples=8"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import QUICK, TESTS, run_train, runs, store_uri
+from conftest import TESTS, run_train, runs, store_uri
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
 
 
 def test_regression_run_is_tracked(tmp_path):
-    out = run_train(["task=regression", "loss=huber", "loss.delta=0.5", "seed=3", "trainer.seed=5", *QUICK], tmp_path)
+    out = run_train(["task=regression", "loss=huber", "loss.delta=0.5", "seed=3", "trainer.seed=5", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and run.info.run_name == "huber"
@@ -34,7 +34,7 @@ def test_regression_run_is_tracked(tmp_path):
 
 
 def test_sentiment_run_with_classification_suite(tmp_path):
-    out = run_train(["task=sentiment", *QUICK, "trainer.max_steps=7"], tmp_path)
+    out = run_train(["task=sentiment", "debug=quick", "trainer.max_steps=7"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     history = MlflowClient(store_uri(tmp_path)).get_metric_history(run.info.run_id, "eval_macro_f1")
@@ -46,7 +46,7 @@ def test_sentiment_run_with_classification_suite(tmp_path):
 
 
 def test_nan_loss_stops_the_run_and_marks_it_failed(tmp_path):
-    out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=diverging", *QUICK], tmp_path)
+    out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=diverging", "debug=quick"], tmp_path)
     assert out.returncode != 0
     assert "the training loss became nan at step 2" in out.stderr
     [run] = runs(tmp_path)
@@ -58,7 +58,7 @@ def test_nan_loss_stops_the_run_and_marks_it_failed(tmp_path):
 
 def test_components_and_fitted_class_weights_are_logged(tmp_path):
     out = run_train(["task=sentiment", "loss=composite", "loss.terms.ce.loss._target_=losslab.losses.WeightedCrossEntropy",
-                     "+loss.terms.ce.loss.weights=balanced", *QUICK], tmp_path)
+                     "+loss.terms.ce.loss.weights=balanced", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     client = MlflowClient(store_uri(tmp_path))
@@ -72,7 +72,7 @@ def test_components_and_fitted_class_weights_are_logged(tmp_path):
 
 
 def test_gaussian_nll_gets_a_two_output_head_and_is_judged_on_its_mean(tmp_path):
-    out = run_train(["task=regression", "loss=gaussian_nll", *QUICK], tmp_path)
+    out = run_train(["task=regression", "loss=gaussian_nll", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert "LABEL_1" in run.data.params["id2label"]  # the head has two outputs: mean and variance

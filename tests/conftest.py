@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
+# a child train.py imports this checkout's losslab (not whichever one is installed) and the tests' own losses
+PYTHONPATH = os.pathsep.join([str(TESTS), str(ROOT / "src")])
 
 # A tiny model and a few steps: tests pass ``debug=quick`` (conf/debug/quick.yaml, shared with users) plus what
 # they vary; every piece of the real pipeline runs, in seconds.
@@ -19,12 +21,13 @@ TESTS = Path(__file__).resolve().parent
 
 def run_train(args: list[str], out: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     """``python train.py ARGS paths.output_dir=OUT``; tests/ is importable so test-only losses resolve."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(TESTS), "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": PYTHONPATH, "TOKENIZERS_PARALLELISM": "false"}
     env.pop("LOSSLAB_PARENT_RUN_ID", None)
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args, f"paths.output_dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+    return done
 
 
 def store_uri(out: Path) -> str:

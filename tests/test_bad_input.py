@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import run_train, runs
 
 
@@ -46,11 +47,8 @@ def test_misspelt_trainer_field_suggests_the_real_one(tmp_path):
     assert "learning_rate" in err
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is here: nothing to refuse")
 def test_gpu_asked_for_where_there_is_none(tmp_path):
-    import torch
-
-    if torch.cuda.is_available():
-        return
     err = _fails(["hardware=gpu", "debug=quick"], tmp_path)
     assert "hardware=gpu asks for a CUDA GPU" in err
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, TESTS, run_train, runs, store_uri
+from conftest import PYTHONPATH, ROOT, TESTS, run_train, runs, store_uri
 
 GATED = [f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=gated", "model=tiny",
          "trainer.max_steps=12", "trainer.save_steps=4", "trainer.eval_steps=4", "trainer.logging_steps=1",
@@ -25,7 +25,7 @@ GATED = [f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=gat
 
 
 def _env():
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(TESTS), "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": PYTHONPATH, "TOKENIZERS_PARALLELISM": "false"}
     env.pop("LOSSLAB_PARENT_RUN_ID", None)
     return env
 

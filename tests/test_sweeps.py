@@ -8,6 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import TESTS, run_train, runs, store_uri
@@ -163,8 +165,14 @@ def test_optuna_search_tunes_huber_delta_and_reports_a_row_per_setting(tmp_path)
     [parent], children = split(tmp_path)
     deltas = sorted(float(c.data.params["loss.delta"]) for c in children)
     assert len(deltas) == 2 and deltas[0] != deltas[1] and all(0.05 <= d <= 5.0 for d in deltas)
-    assert all(c.data.metrics["objective"] == c.data.metrics["objective"] for c in children)  # not NaN
+    client = MlflowClient(store_uri(tmp_path))
+    for child in children:  # what each trial returned to Optuna: its best validation pearson over the run
+        history = [m.value for m in client.get_metric_history(child.info.run_id, "eval_pearson")]
+        assert len(history) == 2 and child.data.metrics["objective"] == pytest.approx(max(history), abs=1e-9)
     [sweep] = sweep_dirs(tmp_path)
-    assert "best_value" in (sweep / "optimization_results.yaml").read_text()
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    best = max(children, key=lambda c: c.data.metrics["objective"])  # pearson: greater is better
+    assert results["best_value"] == pytest.approx(best.data.metrics["objective"], abs=1e-9)
+    assert float(results["best_params"]["loss.delta"]) == pytest.approx(float(best.data.params["loss.delta"]))
     table = (sweep / "report" / "table.md").read_text()
     assert table.count("| huber · delta=") == 2

@@ -27,7 +27,37 @@ def run_train(args: list[str], out: Path, timeout: int = 600) -> subprocess.Comp
         [sys.executable, str(ROOT / "train.py"), *args, f"paths.output_dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+    if done.returncode == 0:
+        _must_be_slow("ran train.py to the end (it trained a model)")
     return done
+
+
+# ``-m "not slow"`` is the fast loop: a test that trains a model (train.py run to the end, or Trainer.train in
+# this process) and is not marked slow fails, naming itself.
+_CURRENT: list = [None]
+
+
+def pytest_runtest_setup(item):
+    _CURRENT[0] = item
+
+
+def _must_be_slow(what: str) -> None:
+    item = _CURRENT[0]
+    if item is not None and item.get_closest_marker("slow") is None:
+        pytest.fail(f"{item.nodeid} {what}: mark it @pytest.mark.slow, so that -m 'not slow' stays fast",
+                    pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _training_is_marked_slow(request, monkeypatch):
+    if request.node.get_closest_marker("slow") is None:
+        from transformers import trainer
+
+        def train(self, *args, **kwargs):
+            _must_be_slow("called Trainer.train")
+
+        monkeypatch.setattr(trainer.Trainer, "train", train)
+    yield
 
 
 def store_uri(out: Path) -> str:

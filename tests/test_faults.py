@@ -68,6 +68,7 @@ def steps(out: Path, run_id: str, key: str) -> list[int]:
 
 # 1. two runs of the same config ----------------------------------------------------------------------------
 
+@pytest.mark.slow  # trains a model
 def test_a_second_job_on_the_same_config_never_takes_over_a_live_one(tmp_path):
     gate = tmp_path / "gate"
     gate.touch()
@@ -94,6 +95,7 @@ def test_a_second_job_on_the_same_config_never_takes_over_a_live_one(tmp_path):
 
 # 3. SIGTERM / SIGINT ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_run_killed_keeps_the_checkpoint_and_a_rerun_resumes_it_clean(tmp_path, sig):
     gate = tmp_path / "gate"
@@ -148,6 +150,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.slow  # trains a model
 def test_a_full_disk_says_so_in_one_line_and_the_rerun_resumes_from_the_last_complete_checkpoint(
         tmp_path, small_disk):
     gate = tmp_path / "gate"  # never created: the gated loss is plain MSE here
@@ -324,6 +327,7 @@ def test_secret_keys_are_masked_and_others_are_not():
     assert mask_override("loss=huber") == "loss=huber"
 
 
+@pytest.mark.slow  # trains a model
 def test_a_secret_in_the_config_is_logged_nowhere(tmp_path):
     out = run_train(["debug=quick", "+tracking.password=hunter2", "+model.api_key=sk-abc123"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -373,6 +377,7 @@ def test_bad_data_header_only_csv(tmp_path):
     _refused(tmp_path, _classification(tmp_path, train), f"the train file {train} has a header and no rows")
 
 
+@pytest.mark.slow  # trains a model
 def test_bad_data_a_byte_that_is_not_utf8_names_its_offset_and_the_encoding_knob(tmp_path):
     train = tmp_path / "train.csv"
     train.write_bytes(b"text,label\na fine film,pos\ncaf\xe9 noir,neg\n")
@@ -415,6 +420,7 @@ def test_bad_data_a_single_class_across_all_splits(tmp_path):
              "single class ('pos') across all splits")
 
 
+@pytest.mark.slow  # trains a model
 def test_rows_duplicated_between_train_and_test_are_counted_in_a_warning(tmp_path):
     train = _csv(tmp_path / "train.csv", GOOD_ROWS)
     test = _csv(tmp_path / "test.csv", [GOOD_ROWS[0], GOOD_ROWS[1], ("something new", "pos")])

@@ -22,7 +22,8 @@ except ImportError:
 
 if MISSING and os.environ.get("CI"):  # `make test` installs them: in CI their absence is a failure
     raise RuntimeError(f"the MLflow UI test needs {', '.join(MISSING)}; `make test` installs them")
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"missing {', '.join(MISSING)} (make test installs them)")
+pytestmark = [pytest.mark.slow,  # trains a sweep first
+              pytest.mark.skipif(bool(MISSING), reason=f"missing {', '.join(MISSING)} (make test installs them)")]
 
 
 def test_sweep_in_the_ui_names_children_shows_the_answer_and_the_datasets(tmp_path):

@@ -14,6 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from conftest import TESTS, run_train, runs, store_uri
 
+pytestmark = pytest.mark.slow  # every test here trains (sweeps of debug=quick jobs)
+
 PLOTS = ("loss_curves.png", "validation.png", "test_metrics.png")
 
 

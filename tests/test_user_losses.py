@@ -199,6 +199,7 @@ def references(tmp_path_factory):
             for task, loss in (("regression", "mse"), ("sentiment", "label_smoothing"))}
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 @pytest.mark.parametrize("batch,accum", [(16, 1), (4, 4)])
 def test_tutorial_module_trains_exactly_like_mse(batch, accum, references, tmp_path):
     update, logged, trainer = one_step("regression", "custom_mse", batch, accum, tmp_path)
@@ -208,6 +209,7 @@ def test_tutorial_module_trains_exactly_like_mse(batch, accum, references, tmp_p
     assert logged == pytest.approx(logged_reference, rel=1e-5)
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 @pytest.mark.parametrize("batch,accum", [(16, 1), (4, 4)])
 def test_trainer_subclass_trains_exactly_like_label_smoothing(batch, accum, references, tmp_path):
     update, logged, trainer = one_step("sentiment", "smoothed_trainer", batch, accum, tmp_path)
@@ -217,6 +219,7 @@ def test_trainer_subclass_trains_exactly_like_label_smoothing(batch, accum, refe
     assert logged == pytest.approx(logged_reference, rel=1e-5)
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 def test_the_docs_trainer_fails_in_one_line_naming_the_class(tmp_path):
     with pytest.raises(UsageError) as err:
         one_step("sentiment", "docs_trainer", 4, 1, tmp_path)
@@ -228,6 +231,7 @@ def test_the_docs_trainer_fails_in_one_line_naming_the_class(tmp_path):
     assert "(at user_losses.py:" in message and "self.model.config.num_labels" in message
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 def test_a_trainer_subclass_that_is_no_item_mean_is_refused_under_accumulation(tmp_path):
     with pytest.raises(UsageError, match=r"SqrtLossTrainer.compute_loss returns a loss per micro-batch that is not "
                                          r"a mean over its items.*about 4x too large"):

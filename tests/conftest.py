@@ -12,30 +12,52 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
-# a train.py subprocess imports this checkout's losslab (not whichever checkout .venv was installed from) and tests/
-SEARCH_PATH = os.pathsep.join([str(ROOT / "src"), str(TESTS)])
+# a child train.py imports this checkout's losslab (not whichever one is installed) and the tests' own losses
+PYTHONPATH = os.pathsep.join([str(TESTS), str(ROOT / "src")])
 
-# A tiny model and a few steps: every piece of the real pipeline runs, in seconds.
-QUICK = [
-    "model=tiny",
-    "trainer.max_steps=6",
-    "trainer.logging_steps=2",
-    "trainer.eval_steps=3",
-    "trainer.save_steps=3",
-    "trainer.per_device_train_batch_size=8",
-    "task.max_train_samples=64",
-    "task.max_eval_samples=32",
-]
+# A tiny model and a few steps: tests pass ``debug=quick`` (conf/debug/quick.yaml, shared with users) plus what
+# they vary; every piece of the real pipeline runs, in seconds.
 
 
 def run_train(args: list[str], out: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     """``python train.py ARGS paths.output_dir=OUT``; tests/ is importable so test-only losses resolve."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": SEARCH_PATH, "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": PYTHONPATH, "TOKENIZERS_PARALLELISM": "false"}
     env.pop("LOSSLAB_PARENT_RUN_ID", None)
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args, f"paths.output_dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+    if done.returncode == 0:
+        _must_be_slow("ran train.py to the end (it trained a model)")
+    return done
+
+
+# ``-m "not slow"`` is the fast loop: a test that trains a model (train.py run to the end, or Trainer.train in
+# this process) and is not marked slow fails, naming itself.
+_CURRENT: list = [None]
+
+
+def pytest_runtest_setup(item):
+    _CURRENT[0] = item
+
+
+def _must_be_slow(what: str) -> None:
+    item = _CURRENT[0]
+    if item is not None and item.get_closest_marker("slow") is None:
+        pytest.fail(f"{item.nodeid} {what}: mark it @pytest.mark.slow, so that -m 'not slow' stays fast",
+                    pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _training_is_marked_slow(request, monkeypatch):
+    if request.node.get_closest_marker("slow") is None:
+        from transformers import trainer
+
+        def train(self, *args, **kwargs):
+            _must_be_slow("called Trainer.train")
+
+        monkeypatch.setattr(trainer.Trainer, "train", train)
+    yield
 
 
 def store_uri(out: Path) -> str:

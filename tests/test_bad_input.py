@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import QUICK, run_train, runs
+import pytest
+from conftest import run_train, runs
 
 
 def _fails(args, tmp_path):
@@ -13,7 +14,7 @@ def _fails(args, tmp_path):
 
 
 def test_loss_that_cannot_serve_the_task(tmp_path):
-    err = _fails(["loss=huber", "task=sentiment", *QUICK], tmp_path)
+    err = _fails(["loss=huber", "task=sentiment", "debug=quick"], tmp_path)
     assert "loss=huber cannot serve task=sentiment" in err
     assert "'single_label'" in err and "huber serves regression" in err
     assert "Losses for single_label: composite, cross_entropy, default, dice, focal, hinge, label_smoothing, " \
@@ -22,7 +23,7 @@ def test_loss_that_cannot_serve_the_task(tmp_path):
 
 
 def test_unknown_loss_lists_the_options(tmp_path):
-    err = _fails(["loss=hubber", *QUICK], tmp_path)
+    err = _fails(["loss=hubber", "debug=quick"], tmp_path)
     assert "loss=hubber: no option 'hubber' in group loss. Did you mean huber" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     for name in ("cross_entropy", "default", "huber", "mae", "mse"):
@@ -31,32 +32,29 @@ def test_unknown_loss_lists_the_options(tmp_path):
 
 def test_missing_data_file_names_split_and_file(tmp_path):
     missing = tmp_path / "nowhere" / "train.csv"
-    err = _fails([f"task.data.train={missing}", *QUICK], tmp_path)
+    err = _fails([f"task.data.train={missing}", "debug=quick"], tmp_path)
     assert f"the train file {missing} does not exist" in err
 
 
 def test_missing_column_names_split_file_and_column(tmp_path):
-    err = _fails(["task.label_column=score", *QUICK], tmp_path)
+    err = _fails(["task.label_column=score", "debug=quick"], tmp_path)
     assert "has no column 'score' (task.label_column)" in err and "train.jsonl.gz" in err
 
 
 def test_misspelt_trainer_field_suggests_the_real_one(tmp_path):
-    err = _fails(["trainer.learning_rat=1e-4", *QUICK], tmp_path)
+    err = _fails(["trainer.learning_rat=1e-4", "debug=quick"], tmp_path)
     assert "trainer.learning_rat is not a transformers.TrainingArguments field" in err
     assert "learning_rate" in err
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is here: nothing to refuse")
 def test_gpu_asked_for_where_there_is_none(tmp_path):
-    import torch
-
-    if torch.cuda.is_available():
-        return
-    err = _fails(["hardware=gpu", *QUICK], tmp_path)
+    err = _fails(["hardware=gpu", "debug=quick"], tmp_path)
     assert "hardware=gpu asks for a CUDA GPU" in err
 
 
 def test_misspelt_objective_is_refused_before_training(tmp_path):
-    err = _fails(["task.objective=pearsn", *QUICK], tmp_path)
+    err = _fails(["task.objective=pearsn", "debug=quick"], tmp_path)
     assert "task.objective='pearsn' is not reported by the regression suite" in err
     assert "pearson" in err and "spearman" in err
 

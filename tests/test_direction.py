@@ -52,10 +52,10 @@ def test_a_direction_set_against_the_suite_is_refused_in_one_line():
 def test_objective_mae_keeps_the_lowest_mae_checkpoint_and_the_report_agrees(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from conftest import QUICK, run_train, runs, store_uri
+    from conftest import run_train, runs, store_uri
     from losslab import report
 
-    out = run_train(["-m", "task=regression", "task.objective=mae", "loss=mse,mae", *QUICK], tmp_path, timeout=900)
+    out = run_train(["-m", "task=regression", "task.objective=mae", "loss=mse,mae", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     children = [r for r in runs(tmp_path) if "mlflow.parentRunId" in r.data.tags]
     client = MlflowClient(store_uri(tmp_path))

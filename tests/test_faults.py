@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import QUICK, ROOT, SEARCH_PATH, TESTS, run_train, runs, store_uri
+from conftest import PYTHONPATH, ROOT, TESTS, run_train, runs, store_uri
 
 GATED = [f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=gated", "model=tiny",
          "trainer.max_steps=12", "trainer.save_steps=4", "trainer.eval_steps=4", "trainer.logging_steps=1",
@@ -25,7 +25,7 @@ GATED = [f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=gat
 
 
 def _env():
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": SEARCH_PATH, "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": PYTHONPATH, "TOKENIZERS_PARALLELISM": "false"}
     env.pop("LOSSLAB_PARENT_RUN_ID", None)
     return env
 
@@ -68,6 +68,7 @@ def steps(out: Path, run_id: str, key: str) -> list[int]:
 
 # 1. two runs of the same config ----------------------------------------------------------------------------
 
+@pytest.mark.slow  # trains a model
 def test_a_second_job_on_the_same_config_never_takes_over_a_live_one(tmp_path):
     gate = tmp_path / "gate"
     gate.touch()
@@ -94,6 +95,7 @@ def test_a_second_job_on_the_same_config_never_takes_over_a_live_one(tmp_path):
 
 # 3. SIGTERM / SIGINT ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_the_run_killed_keeps_the_checkpoint_and_a_rerun_resumes_it_clean(tmp_path, sig):
     gate = tmp_path / "gate"
@@ -148,6 +150,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.slow  # trains a model
 def test_a_full_disk_says_so_in_one_line_and_the_rerun_resumes_from_the_last_complete_checkpoint(
         tmp_path, small_disk):
     gate = tmp_path / "gate"  # never created: the gated loss is plain MSE here
@@ -234,7 +237,7 @@ def test_a_store_locked_past_the_wait_is_refused_in_one_line_before_anything_loa
     holder = _hold(tmp_path / "mlflow.db", 120)
     try:
         started = time.monotonic()
-        out = run_train([*QUICK, "tracking.busy_wait=2"], tmp_path)
+        out = run_train(["debug=quick", "tracking.busy_wait=2"], tmp_path)
         took = time.monotonic() - started
     finally:
         stop(holder)
@@ -250,7 +253,7 @@ def test_a_store_busy_for_a_moment_is_waited_for(tmp_path):
     _existing_run(tmp_path)
     holder = _hold(tmp_path / "mlflow.db", 4)
     try:  # past the store check, the next fault is the missing data file: the wait was over by then
-        out = run_train([*QUICK, "tracking.busy_wait=60", f"task.data.train={tmp_path}/none.jsonl"], tmp_path)
+        out = run_train(["debug=quick", "tracking.busy_wait=60", f"task.data.train={tmp_path}/none.jsonl"], tmp_path)
     finally:
         stop(holder)
     [line] = error_lines(out.stderr)
@@ -259,7 +262,7 @@ def test_a_store_busy_for_a_moment_is_waited_for(tmp_path):
 
 def test_a_store_under_a_file_is_refused_in_one_line(tmp_path):
     (tmp_path / "afile").write_text("keep me\n")
-    out = run_train([*QUICK, f"tracking.uri=sqlite:///{tmp_path}/afile/mlflow.db"], tmp_path)
+    out = run_train(["debug=quick", f"tracking.uri=sqlite:///{tmp_path}/afile/mlflow.db"], tmp_path)
     [line] = error_lines(out.stderr)
     assert out.returncode == 1 and f"{tmp_path / 'afile'} is a file, not a folder" in line, out.stderr[-3000:]
     no_traceback(out.stderr)
@@ -277,7 +280,7 @@ def test_a_read_only_store_is_refused_in_one_line_before_anything_loads(tmp_path
         pytest.skip(f"a read-only bind mount is not allowed here ({bound.stderr.strip() or 'not root'})")
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(store)], check=True)
-        out = run_train([*QUICK, f"tracking.uri={store_uri(store)}"], tmp_path)
+        out = run_train(["debug=quick", f"tracking.uri={store_uri(store)}"], tmp_path)
     finally:
         subprocess.run(["umount", "-l", str(store)], check=False)
     [line] = error_lines(out.stderr)
@@ -302,7 +305,7 @@ def test_a_read_only_store_is_refused_in_one_line_before_anything_loads(tmp_path
      "model.name_or_path=google-bert/bert-base-uncased: not in the local cache and HF_HUB_OFFLINE=1"),
 ])
 def test_a_bad_value_or_model_path_is_refused_before_loading_and_leaves_no_run(tmp_path, args, message):
-    out = run_train([*QUICK, *args], tmp_path)
+    out = run_train(["debug=quick", *args], tmp_path)
     [line] = error_lines(out.stderr)
     assert out.returncode == 2 and message in line, out.stderr[-3000:]
     no_traceback(out.stderr)
@@ -324,8 +327,9 @@ def test_secret_keys_are_masked_and_others_are_not():
     assert mask_override("loss=huber") == "loss=huber"
 
 
+@pytest.mark.slow  # trains a model
 def test_a_secret_in_the_config_is_logged_nowhere(tmp_path):
-    out = run_train([*QUICK, "+tracking.password=hunter2", "+model.api_key=sk-abc123"], tmp_path)
+    out = run_train(["debug=quick", "+tracking.password=hunter2", "+model.api_key=sk-abc123"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     client = MlflowClient(store_uri(tmp_path))
@@ -352,7 +356,7 @@ def _classification(tmp_path, train: Path, validation: Path | None = None, test:
     validation = validation or _csv(tmp_path / "validation.csv", GOOD_ROWS)
     test = test or _csv(tmp_path / "test.csv", [("another film", "pos"), ("another plot", "neg")])
     return ["task=csv_classification", f"task.data.train={train}", f"task.data.validation={validation}",
-            f"task.data.test={test}", *QUICK]
+            f"task.data.test={test}", "debug=quick"]
 
 
 def _refused(tmp_path, args, *parts):
@@ -373,6 +377,7 @@ def test_bad_data_header_only_csv(tmp_path):
     _refused(tmp_path, _classification(tmp_path, train), f"the train file {train} has a header and no rows")
 
 
+@pytest.mark.slow  # trains a model
 def test_bad_data_a_byte_that_is_not_utf8_names_its_offset_and_the_encoding_knob(tmp_path):
     train = tmp_path / "train.csv"
     train.write_bytes(b"text,label\na fine film,pos\ncaf\xe9 noir,neg\n")
@@ -415,6 +420,7 @@ def test_bad_data_a_single_class_across_all_splits(tmp_path):
              "single class ('pos') across all splits")
 
 
+@pytest.mark.slow  # trains a model
 def test_rows_duplicated_between_train_and_test_are_counted_in_a_warning(tmp_path):
     train = _csv(tmp_path / "train.csv", GOOD_ROWS)
     test = _csv(tmp_path / "test.csv", [GOOD_ROWS[0], GOOD_ROWS[1], ("something new", "pos")])

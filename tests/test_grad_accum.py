@@ -54,6 +54,7 @@ ALL_CASES = [(o, k) for o in options("loss") if o not in aliases(CONF)
 CASES = [(o, k) for o, k in ALL_CASES if k in TASK_OF_KIND]  # kinds that have a task: through the Trainer
 
 
+@pytest.mark.slow  # one real Trainer step per case, twice
 @pytest.mark.parametrize("loss_name,kind", CASES)
 def test_update_is_invariant_to_accumulation(loss_name, kind, tmp_path):
     task = TASK_OF_KIND[kind]

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from conftest import QUICK, run_train, runs, store_uri
+from conftest import run_train, runs, store_uri
 from losslab import identity, tracking
 
 WORDS = "film plot acting score scene cast story music light pace ending dialogue".split()
@@ -35,7 +35,7 @@ def _classification(folder) -> list[str]:
 
 @pytest.mark.slow  # trains (model=tiny, 2 steps)
 def test_what_is_logged_is_what_was_hashed_with_num_labels_found_in_the_data(tmp_path):
-    out = run_train(["-m", *_classification(tmp_path / "data"), *QUICK, "trainer.max_steps=2",
+    out = run_train(["-m", *_classification(tmp_path / "data"), "debug=quick", "trainer.max_steps=2",
                      "trainer.eval_steps=2", "trainer.save_steps=2"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = [r for r in runs(tmp_path) if "mlflow.parentRunId" in r.data.tags]
@@ -137,7 +137,7 @@ def test_a_config_finished_only_under_another_version_is_rerun_and_says_so(tmp_p
 
 @pytest.mark.slow  # trains (model=tiny, 2 steps)
 def test_a_sweep_rerun_under_another_version_says_so_once_and_counts_the_job_once(tmp_path):
-    args = ["-m", "task=regression", "loss=mse", *QUICK, "trainer.max_steps=2", "trainer.eval_steps=2",
+    args = ["-m", "task=regression", "loss=mse", "debug=quick", "trainer.max_steps=2", "trainer.eval_steps=2",
             "trainer.save_steps=2"]
     first = run_train(args, tmp_path, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]

@@ -14,6 +14,16 @@ from losslab.losses import MAE, MSE, CrossEntropy, Huber
 rng = np.random.default_rng(0)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_random_state():
+    """Each test draws from its own fresh generators (NumPy's ``rng`` and torch's), seeded the same: its values
+    do not depend on which tests ran before it, or in what order."""
+    global rng
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    yield
+
+
 def _reg(n=37):
     pred = rng.normal(size=(n, 1)) * 2
     y = rng.normal(size=n) * 2

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUICK, compose, run_train
+from conftest import compose, run_train
 from services import free_port, need, wait_for
 
 pytestmark = pytest.mark.slow
@@ -100,7 +100,7 @@ def test_parallel_sweep_lands_whole_on_the_server(mlflow_server, tmp_path):
     uri, artifacts = mlflow_server
     started = time.time()
     res = run_train(["-m", "tracking=server", f"tracking.uri={uri}", "hydra/launcher=joblib",
-                     "hydra.launcher.n_jobs=2", *QUICK, "loss=mse,mae"], tmp_path)
+                     "hydra.launcher.n_jobs=2", "debug=quick", "loss=mse,mae"], tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("losslab")
@@ -151,7 +151,7 @@ def test_unreachable_server_is_one_line_in_seconds(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     for sweep in ([], ["-m"]):
         started = time.time()
-        res = run_train([*sweep, "tracking=server", f"tracking.uri={dead}", *QUICK], tmp_path, timeout=120)
+        res = run_train([*sweep, "tracking=server", f"tracking.uri={dead}", "debug=quick"], tmp_path, timeout=120)
         took = time.time() - started
         assert res.returncode == 2, res.stderr[-2000:]
         errors = [line for line in res.stderr.splitlines() if line.strip()]

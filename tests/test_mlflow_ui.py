@@ -10,7 +10,7 @@ import os
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import QUICK, run_train, store_uri
+from conftest import run_train, store_uri
 from mlflow_ui import (CHROMEDRIVER, CHROMIUM, browser, experiment_page, grouped_charts, loss_chart,
                        mlflow_server, plain, run_overview)
 
@@ -22,13 +22,14 @@ except ImportError:
 
 if MISSING and os.environ.get("CI"):  # `make test` installs them: in CI their absence is a failure
     raise RuntimeError(f"the MLflow UI test needs {', '.join(MISSING)}; `make test` installs them")
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"missing {', '.join(MISSING)} (make test installs them)")
+pytestmark = [pytest.mark.slow,  # trains a sweep first
+              pytest.mark.skipif(bool(MISSING), reason=f"missing {', '.join(MISSING)} (make test installs them)")]
 
 
 def test_sweep_in_the_ui_names_children_shows_the_answer_and_the_datasets(tmp_path):
     from losslab import report
 
-    out = run_train(["-m", "task=regression", "loss=mse,huber", "seed=1,2", *QUICK, "trainer.logging_steps=1"],
+    out = run_train(["-m", "task=regression", "loss=mse,huber", "seed=1,2", "debug=quick", "trainer.logging_steps=1"],
                     tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     client = MlflowClient(store_uri(tmp_path))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CONF, QUICK, ROOT, TESTS, compose, options, run_train, runs
+from conftest import CONF, ROOT, TESTS, compose, options, run_train, runs
 from omegaconf import OmegaConf
 
 from losslab.losses.catalog import aliases
@@ -138,7 +138,7 @@ def test_train_py_answers_did_you_mean_in_one_line_exit_2_and_no_torch():
 
 
 def test_a_misspelt_sweep_is_refused_before_any_job_or_run(tmp_path):
-    out = run_train(["-m", "loss=mse,hubber", *QUICK], tmp_path, timeout=120)
+    out = run_train(["-m", "loss=mse,hubber", "debug=quick"], tmp_path, timeout=120)
     assert out.returncode == 2 and "Did you mean huber" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multiruns").exists()
 
@@ -171,7 +171,7 @@ def test_aliases_and_hinge_pass_preflight_on_tasks_they_serve(loss, task):
 
 @pytest.mark.slow
 def test_an_alias_is_refused_by_its_own_name_before_anything_loads(tmp_path):
-    out = run_train(["loss=sparse_categorical_crossentropy", "task=regression", *QUICK], tmp_path, timeout=300)
+    out = run_train(["loss=sparse_categorical_crossentropy", "task=regression", "debug=quick"], tmp_path, timeout=300)
     assert out.returncode == 2, out.stderr[-2000:]
     [line] = [ln for ln in out.stderr.splitlines() if ln.startswith("losslab: error:")]
     assert line.startswith("losslab: error: loss=sparse_categorical_crossentropy cannot serve task=regression: "
@@ -181,7 +181,7 @@ def test_an_alias_is_refused_by_its_own_name_before_anything_loads(tmp_path):
 
 @pytest.mark.slow
 def test_hinge_and_a_keras_alias_train_on_sentiment(tmp_path):
-    args = ["-m", "task=sentiment", "loss=hinge,sparse_categorical_crossentropy", *QUICK]
+    args = ["-m", "task=sentiment", "loss=hinge,sparse_categorical_crossentropy", "debug=quick"]
     out = run_train(args, tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     children = {r.data.tags["choice.loss"]: r for r in runs(tmp_path) if "mlflow.parentRunId" in r.data.tags}

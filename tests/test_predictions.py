@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import QUICK, run_train, runs, store_uri
+from conftest import run_train, runs, store_uri
 from losslab import predictions
 
 
@@ -103,7 +103,7 @@ def test_a_runs_predictions_reproduce_its_logged_metrics(tmp_path):
 
     from losslab.paths import resource
 
-    proc = run_train([*QUICK, "task.max_eval_samples=200"], tmp_path)
+    proc = run_train(["debug=quick", "task.max_eval_samples=200"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run,) = runs(tmp_path)
     client = MlflowClient(store_uri(tmp_path))

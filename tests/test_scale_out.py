@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEARCH_PATH, TESTS, run_train, runs
+from conftest import PYTHONPATH, ROOT, TESTS, run_train, runs
 from services import free_port, need
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ DDP = [
 
 
 def torchrun(args: list[str], out: Path, nproc: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": SEARCH_PATH, "TOKENIZERS_PARALLELISM": "false",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": PYTHONPATH, "TOKENIZERS_PARALLELISM": "false",
            "OMP_NUM_THREADS": "1"}
     for key in ("LOSSLAB_PARENT_RUN_ID", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)

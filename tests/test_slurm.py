@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUICK, run_train, runs
+from conftest import run_train, runs
 from services import free_port, need, stop_pid, wait_for
 
 pytestmark = pytest.mark.slow
@@ -137,7 +137,7 @@ def _slurm_run(args, out: Path, env: dict) -> subprocess.CompletedProcess:
 
 def test_sweep_on_slurm_lands_whole(slurm, tmp_path):
     started = time.time()
-    res = _slurm_run(["-m", *SLURM, *QUICK, "loss=mse,mae"], tmp_path, slurm)
+    res = _slurm_run(["-m", *SLURM, "debug=quick", "loss=mse,mae"], tmp_path, slurm)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     every = runs(tmp_path)
     parents = [r for r in every if "losslab.sweep_hash" in r.data.tags]
@@ -151,7 +151,7 @@ def test_sweep_on_slurm_lands_whole(slurm, tmp_path):
 
 def test_two_task_slurm_job_is_one_ddp_job(slurm, tmp_path):
     started = time.time()
-    res = _slurm_run(["-m", *SLURM, *QUICK, "loss=mse", "hydra.launcher.tasks_per_node=2",
+    res = _slurm_run(["-m", *SLURM, "debug=quick", "loss=mse", "hydra.launcher.tasks_per_node=2",
                       "trainer.per_device_train_batch_size=4"], tmp_path, slurm)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     every = runs(tmp_path)
@@ -166,7 +166,7 @@ def test_two_task_slurm_job_is_one_ddp_job(slurm, tmp_path):
 
 def test_parent_run_ends_when_submission_fails(slurm, tmp_path):
     """Asking for more memory than the node has: sbatch refuses, and the sweep's parent run is not left RUNNING."""
-    res = _slurm_run(["-m", *SLURM, *QUICK, "loss=mse", "hydra.launcher.mem_gb=100000"], tmp_path, slurm)
+    res = _slurm_run(["-m", *SLURM, "debug=quick", "loss=mse", "hydra.launcher.mem_gb=100000"], tmp_path, slurm)
     assert res.returncode != 0
     (parent,) = runs(tmp_path)
     assert parent.info.status == "FAILED"

@@ -8,9 +8,13 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import QUICK, TESTS, run_train, runs, store_uri
+from conftest import TESTS, run_train, runs, store_uri
+
+pytestmark = pytest.mark.slow  # every test here trains (sweeps of debug=quick jobs)
 
 PLOTS = ("loss_curves.png", "validation.png", "test_metrics.png")
 
@@ -41,7 +45,7 @@ def assert_report(out: Path, parent, rows: list[str]) -> str:
 
 
 def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
-    args = ["-m", "task=regression", "loss=mse,mae", "seed=1,2", *QUICK]
+    args = ["-m", "task=regression", "loss=mse,mae", "seed=1,2", "debug=quick"]
     out = run_train(args, tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
@@ -83,7 +87,7 @@ def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
 
 def test_a_failed_job_does_not_sink_the_sweep_and_is_retried_on_rerun(tmp_path):
     args = ["-m", f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=mse,diverging,cross_entropy",
-            *QUICK]
+            "debug=quick"]
     out = run_train(args, tmp_path, timeout=900)
     assert out.returncode == 1  # the sweep finished, but not every job did
     [parent], children = split(tmp_path)
@@ -111,7 +115,7 @@ def test_a_failed_job_does_not_sink_the_sweep_and_is_retried_on_rerun(tmp_path):
 def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_into_the_same_run(tmp_path):
     marker = tmp_path / "killed"
     args = ["-m", f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=dies_once",
-            f"loss.marker={marker}", *QUICK, "trainer.max_steps=8", "trainer.logging_steps=1"]
+            f"loss.marker={marker}", "debug=quick", "trainer.max_steps=8", "trainer.logging_steps=1"]
     first = run_train(args, tmp_path)
     assert first.returncode == -9 and marker.read_text() == "killed at call 6\n"  # during step 5
     [_], [killed] = split(tmp_path)
@@ -132,7 +136,7 @@ def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_into_the_same_run
 
 def test_joblib_runs_jobs_in_parallel_with_no_lost_run_metric_or_artifact(tmp_path):
     out = run_train(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "task=regression",
-                     "loss=mse,mae,huber,log_cosh", *QUICK], tmp_path, timeout=900)
+                     "loss=mse,mae,huber,log_cosh", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
     assert sorted(c.info.run_name for c in children) == ["huber", "log_cosh", "mae", "mse"]
@@ -147,7 +151,7 @@ def test_joblib_runs_jobs_in_parallel_with_no_lost_run_metric_or_artifact(tmp_pa
 
 
 def test_submitit_local_preset_runs_each_job_in_its_own_process(tmp_path):
-    out = run_train(["-m", "hydra/launcher=local", "task=regression", "loss=mse,mae", *QUICK], tmp_path, timeout=900)
+    out = run_train(["-m", "hydra/launcher=local", "task=regression", "loss=mse,mae", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
     assert sorted(c.info.run_name for c in children) == ["mae", "mse"]
@@ -158,13 +162,19 @@ def test_submitit_local_preset_runs_each_job_in_its_own_process(tmp_path):
 
 
 def test_optuna_search_tunes_huber_delta_and_reports_a_row_per_setting(tmp_path):
-    out = run_train(["hparams_search=huber_delta", "hydra.sweeper.n_trials=2", *QUICK], tmp_path, timeout=900)
+    out = run_train(["hparams_search=huber_delta", "hydra.sweeper.n_trials=2", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     [parent], children = split(tmp_path)
     deltas = sorted(float(c.data.params["loss.delta"]) for c in children)
     assert len(deltas) == 2 and deltas[0] != deltas[1] and all(0.05 <= d <= 5.0 for d in deltas)
-    assert all(c.data.metrics["objective"] == c.data.metrics["objective"] for c in children)  # not NaN
+    client = MlflowClient(store_uri(tmp_path))
+    for child in children:  # what each trial returned to Optuna: its best validation pearson over the run
+        history = [m.value for m in client.get_metric_history(child.info.run_id, "eval_pearson")]
+        assert len(history) == 2 and child.data.metrics["objective"] == pytest.approx(max(history), abs=1e-9)
     [sweep] = sweep_dirs(tmp_path)
-    assert "best_value" in (sweep / "optimization_results.yaml").read_text()
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    best = max(children, key=lambda c: c.data.metrics["objective"])  # pearson: greater is better
+    assert results["best_value"] == pytest.approx(best.data.metrics["objective"], abs=1e-9)
+    assert float(results["best_params"]["loss.delta"]) == pytest.approx(float(best.data.params["loss.delta"]))
     table = (sweep / "report" / "table.md").read_text()
     assert table.count("| huber · delta=") == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import QUICK, compose, run_train, runs
+from conftest import compose, run_train, runs
 
 from losslab.tasks import data, encoding, vader
 from losslab.errors import DataError
@@ -109,25 +109,49 @@ def test_bad_bring_your_own_data_is_named(tmp_path, case, message):
         assert "column 'label'" in str(err.value) and ("'meh'" in str(err.value) or "'abc'" in str(err.value))
 
 
+def _predictions(out, run, split):
+    """``(items, predictions, labels)`` of a finished run's ``predictions/<split>.parquet`` artifact."""
+    from mlflow.tracking import MlflowClient
+
+    from losslab import predictions
+
+    from conftest import store_uri
+
+    path = MlflowClient(store_uri(out)).download_artifacts(run.info.run_id, f"predictions/{split}.parquet", str(out))
+    return predictions.read(path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task,metric", [("domain", "test_macro_f1"), ("multilabel", "test_lrap")])
 def test_builtin_task_trains_end_to_end(tmp_path, task, metric):
-    out = run_train([f"task={task}", *QUICK], tmp_path)
+    import numpy as np
+    from sklearn.metrics import f1_score, label_ranking_average_precision_score
+
+    out = run_train([f"task={task}", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and metric in run.data.metrics
     assert run.data.params["task.label.0"] in ("tweets", "negative")
+    # the logged metric is what scikit-learn makes of the run's own test predictions
+    items, scores, labels = _predictions(tmp_path, run, "test")
+    assert len(items) == 32 and scores.shape == (32, 4)
+    if task == "domain":
+        expected = f1_score(labels.astype(int), scores.argmax(1), average="macro", labels=range(4))
+    else:
+        expected = label_ranking_average_precision_score(labels.astype(int), scores)
+    assert run.data.metrics[metric] == pytest.approx(float(expected), abs=1e-6)
+    assert np.isfinite(scores).all()
 
 
 @pytest.mark.slow
 def test_bring_your_own_csv_end_to_end_and_a_missing_file_leaves_no_run(tmp_path):
     overrides = _write(tmp_path, "csv", ROWS)
-    out = run_train(["task=csv_classification", *overrides, *QUICK], tmp_path / "out")
+    out = run_train(["task=csv_classification", *overrides, "debug=quick"], tmp_path / "out")
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path / "out")
     assert run.data.params["task.label.0"] == "neg" and run.data.params["task.label.1"] == "pos"
     assert run.data.params["task.num_labels"] == "2"
-    bad = run_train(["task=csv_classification", *overrides, f"task.data.test={tmp_path}/nope.csv", *QUICK],
+    bad = run_train(["task=csv_classification", *overrides, f"task.data.test={tmp_path}/nope.csv", "debug=quick"],
                     tmp_path / "bad")
     assert bad.returncode == 2 and f"the test file {tmp_path}/nope.csv does not exist (task.data.test)" in bad.stderr
     assert runs(tmp_path / "bad") == []
@@ -173,12 +197,27 @@ def test_entities_suite_matches_seqeval():
 
 @pytest.mark.slow
 def test_ner_trains_end_to_end_with_entity_metrics(tmp_path):
-    out = run_train(["task=ner", "loss=focal", *QUICK], tmp_path)
+    out = run_train(["task=ner", "loss=focal", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
-    for name in ("precision", "recall", "f1", "accuracy"):
-        assert f"test_{name}" in run.data.metrics
     assert run.data.params["task.label.0"] == "B-company"
+    # the logged entity metrics are seqeval's on the run's own test predictions (tags read back by name)
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    names = [run.data.params[f"task.label.{i}"] for i in range(21)]
+    _, preds, labels = _predictions(tmp_path, run, "test")
+    true, pred = [], []
+    for p, y in zip(preds.astype(int), labels.astype(int)):
+        scored = y != -100
+        true.append([names[t] for t in y[scored]])
+        pred.append([names[t] for t in p[scored]])
+    assert sum(map(len, true)) > 300  # tokens of 32 tweets
+    flat = [(a, b) for t, q in zip(true, pred) for a, b in zip(t, q)]
+    expected = {"precision": precision_score(true, pred, zero_division=0),
+                "recall": recall_score(true, pred, zero_division=0), "f1": f1_score(true, pred, zero_division=0),
+                "accuracy": sum(a == b for a, b in flat) / len(flat)}
+    for name, value in expected.items():
+        assert run.data.metrics[f"test_{name}"] == pytest.approx(value, abs=1e-6), name
 
 
 def test_perplexity_path_equals_exp_of_the_mean_next_token_cross_entropy():
@@ -211,13 +250,23 @@ def test_lm_labels_are_the_tokens():
 
 @pytest.mark.slow
 def test_lm_trains_end_to_end_with_chunked_cross_entropy(tmp_path):
-    out = run_train(["task=lm", "loss=chunked_cross_entropy", *QUICK, "model=gpt_small",
-                     "model.architecture.n_layer=1", "model.architecture.n_embd=32", "model.architecture.n_head=2"],
-                    tmp_path)
+    import math
+
+    out = run_train(["task=lm", "loss=chunked_cross_entropy", "debug=quick", "model=gpt_small", "hardware=cpu",
+                     "model.architecture.n_layer=1", "model.architecture.n_embd=32", "model.architecture.n_head=2",
+                     "trainer.learning_rate=1e-2", "trainer.warmup_steps=0"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
+    metrics = run.data.metrics
     assert run.data.tags["choice.model"] == "gpt_small"
-    assert 1.0 < run.data.metrics["test_perplexity"] < 60000
+    assert run.data.params["loss._target_"] == "losslab.losses.ChunkedCrossEntropy"
+    # test_loss is the chunked loss (hidden states x output embedding, never the logits) on the 32 test rows,
+    # one evaluation batch; test_nll is the metric suite's, from the full logits: the chunked path ran, and right
+    assert metrics["test_loss"] == pytest.approx(metrics["test_nll"], rel=1e-4)
+    assert metrics["test_perplexity"] == pytest.approx(math.exp(metrics["test_nll"]), rel=1e-4)
+    # and it learned: a random model is near the vocabulary's 30,522 (30,700 here); 6 steps at a high rate
+    # halve it (14,400)
+    assert metrics["test_perplexity"] < 20000
 
 
 def test_rating_distributions_and_their_levels():
@@ -269,14 +318,14 @@ def test_ratings_suite_kl_and_level_error_by_hand():
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", ["soft_cross_entropy", "coral"])
 def test_rating_dist_trains_end_to_end(tmp_path, loss):
-    out = run_train(["task=rating_dist", f"loss={loss}", *QUICK], tmp_path)
+    out = run_train(["task=rating_dist", f"loss={loss}", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert {"test_kl", "test_level_mae", "test_accuracy"} <= set(run.data.metrics)
 
 
 def test_rating_dist_refuses_the_heads_own_loss(tmp_path):
-    out = run_train(["task=rating_dist", "loss=default", *QUICK], tmp_path)
+    out = run_train(["task=rating_dist", "loss=default", "debug=quick"], tmp_path)
     assert out.returncode == 2 and "its labels are distributions" in out.stderr
     assert runs(tmp_path) == []
 
@@ -342,7 +391,7 @@ def test_generation_suite_by_hand():
 
 @pytest.mark.slow
 def test_seq2seq_trains_end_to_end_on_generated_text(tmp_path):
-    out = run_train(["task=seq2seq", "loss=label_smoothing", *QUICK, "task.max_eval_samples=8"], tmp_path)
+    out = run_train(["task=seq2seq", "loss=label_smoothing", "debug=quick", "task.max_eval_samples=8"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import QUICK, TESTS, run_train, runs, store_uri
+from conftest import TESTS, run_train, runs, store_uri
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow
 
 
 def test_regression_run_is_tracked(tmp_path):
-    out = run_train(["task=regression", "loss=huber", "loss.delta=0.5", "seed=3", "trainer.seed=5", *QUICK], tmp_path)
+    out = run_train(["task=regression", "loss=huber", "loss.delta=0.5", "seed=3", "trainer.seed=5", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and run.info.run_name == "huber"
@@ -34,7 +34,7 @@ def test_regression_run_is_tracked(tmp_path):
 
 
 def test_sentiment_run_with_classification_suite(tmp_path):
-    out = run_train(["task=sentiment", *QUICK, "trainer.max_steps=7"], tmp_path)
+    out = run_train(["task=sentiment", "debug=quick", "trainer.max_steps=7"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     history = MlflowClient(store_uri(tmp_path)).get_metric_history(run.info.run_id, "eval_macro_f1")
@@ -46,7 +46,7 @@ def test_sentiment_run_with_classification_suite(tmp_path):
 
 
 def test_nan_loss_stops_the_run_and_marks_it_failed(tmp_path):
-    out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=diverging", *QUICK], tmp_path)
+    out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=diverging", "debug=quick"], tmp_path)
     assert out.returncode != 0
     assert "the training loss became nan at step 2" in out.stderr
     [run] = runs(tmp_path)
@@ -58,7 +58,7 @@ def test_nan_loss_stops_the_run_and_marks_it_failed(tmp_path):
 
 def test_components_and_fitted_class_weights_are_logged(tmp_path):
     out = run_train(["task=sentiment", "loss=composite", "loss.terms.ce.loss._target_=losslab.losses.WeightedCrossEntropy",
-                     "+loss.terms.ce.loss.weights=balanced", *QUICK], tmp_path)
+                     "+loss.terms.ce.loss.weights=balanced", "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     client = MlflowClient(store_uri(tmp_path))
@@ -72,9 +72,42 @@ def test_components_and_fitted_class_weights_are_logged(tmp_path):
 
 
 def test_gaussian_nll_gets_a_two_output_head_and_is_judged_on_its_mean(tmp_path):
-    out = run_train(["task=regression", "loss=gaussian_nll", *QUICK], tmp_path)
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from losslab import predictions
+    from losslab.tasks import data
+    from conftest import compose
+
+    out = run_train(["task=regression", "loss=gaussian_nll", "debug=quick", "hardware=cpu"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert "LABEL_1" in run.data.params["id2label"]  # the head has two outputs: mean and variance
-    assert "test_pearson" in run.data.metrics and "test_mse" in run.data.metrics
+    # the final model, read back from its checkpoint, on the test rows: column 0 (the mean) is what was scored
+    folder = Path(run.data.tags["losslab.job_dir"]) / "checkpoints"
+    state = json.loads(max(folder.glob("checkpoint-*/trainer_state.json"), key=lambda p: p.stat().st_mtime).read_text())
+    model = AutoModelForSequenceClassification.from_pretrained(state["best_model_checkpoint"]).eval()
+    cfg = compose(["task=regression", "loss=gaussian_nll", "debug=quick"])
+    splits, _ = data.load_splits(cfg.task)
+    from losslab import models
+
+    _, tokenizer = models.build(cfg.model, cfg.task)
+    test = data.encode(splits, tokenizer, cfg.task)["test"]
+    batch = tokenizer.pad([{k: r[k] for k in ("input_ids", "attention_mask", "token_type_ids")} for r in test],
+                          return_tensors="pt")
+    with torch.no_grad():
+        head = model(**batch).logits.numpy()
+    assert head.shape == (32, 2)
+    path = MlflowClient(store_uri(tmp_path)).download_artifacts(run.info.run_id, "predictions/test.parquet",
+                                                                str(tmp_path))
+    items, kept, labels = predictions.read(path)
+    np.testing.assert_allclose(kept, head[items, 0], atol=1e-4)  # the kept predictions are the means
+    assert np.abs(head[items, 1] - head[items, 0]).max() > 1e-2  # (which the variance column is not)
+    mse = float(np.mean((head[items, 0] - labels) ** 2))
+    assert run.data.metrics["test_mse"] == pytest.approx(mse, rel=1e-4)
+    assert run.data.metrics["test_pearson"] == pytest.approx(float(np.corrcoef(head[items, 0], labels)[0, 1]), abs=1e-4)
 

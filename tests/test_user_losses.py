@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import QUICK, TESTS, compose, one_step_arguments, run_train, runs
+from conftest import TESTS, compose, one_step_arguments, run_train, runs
 from hydra.utils import instantiate
 from user_losses import CustomMSELoss, DeclaredMean, TutorialMSE, TutorialRMSE
 
@@ -199,6 +199,7 @@ def references(tmp_path_factory):
             for task, loss in (("regression", "mse"), ("sentiment", "label_smoothing"))}
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 @pytest.mark.parametrize("batch,accum", [(16, 1), (4, 4)])
 def test_tutorial_module_trains_exactly_like_mse(batch, accum, references, tmp_path):
     update, logged, trainer = one_step("regression", "custom_mse", batch, accum, tmp_path)
@@ -208,6 +209,7 @@ def test_tutorial_module_trains_exactly_like_mse(batch, accum, references, tmp_p
     assert logged == pytest.approx(logged_reference, rel=1e-5)
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 @pytest.mark.parametrize("batch,accum", [(16, 1), (4, 4)])
 def test_trainer_subclass_trains_exactly_like_label_smoothing(batch, accum, references, tmp_path):
     update, logged, trainer = one_step("sentiment", "smoothed_trainer", batch, accum, tmp_path)
@@ -217,6 +219,7 @@ def test_trainer_subclass_trains_exactly_like_label_smoothing(batch, accum, refe
     assert logged == pytest.approx(logged_reference, rel=1e-5)
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 def test_the_docs_trainer_fails_in_one_line_naming_the_class(tmp_path):
     with pytest.raises(UsageError) as err:
         one_step("sentiment", "docs_trainer", 4, 1, tmp_path)
@@ -228,6 +231,7 @@ def test_the_docs_trainer_fails_in_one_line_naming_the_class(tmp_path):
     assert "(at user_losses.py:" in message and "self.model.config.num_labels" in message
 
 
+@pytest.mark.slow  # trains: one real Trainer step
 def test_a_trainer_subclass_that_is_no_item_mean_is_refused_under_accumulation(tmp_path):
     with pytest.raises(UsageError, match=r"SqrtLossTrainer.compute_loss returns a loss per micro-batch that is not "
                                          r"a mean over its items.*about 4x too large"):
@@ -240,7 +244,7 @@ def test_a_trainer_subclass_that_is_no_item_mean_is_refused_under_accumulation(t
 @pytest.mark.slow
 def test_tutorial_module_from_a_config_dir_trains_under_accumulation(tmp_path):
     out = run_train([*USER_CONF, "task=regression", "loss=custom_mse", "trainer.gradient_accumulation_steps=2",
-                     *QUICK], tmp_path)
+                     "debug=quick"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED"
@@ -249,7 +253,7 @@ def test_tutorial_module_from_a_config_dir_trains_under_accumulation(tmp_path):
 
 @pytest.mark.slow
 def test_a_batch_statistic_is_refused_before_anything_loads(tmp_path):
-    out = run_train([*USER_CONF, "loss=tutorial_rmse", "trainer.gradient_accumulation_steps=2", *QUICK], tmp_path)
+    out = run_train([*USER_CONF, "loss=tutorial_rmse", "trainer.gradient_accumulation_steps=2", "debug=quick"], tmp_path)
     assert out.returncode == 2
     assert "loss=tutorial_rmse (TutorialRMSE) returns one number per micro-batch" in out.stderr
     assert runs(tmp_path) == []
@@ -258,7 +262,7 @@ def test_a_batch_statistic_is_refused_before_anything_loads(tmp_path):
 @pytest.mark.slow
 def test_trainer_subclasses_run_in_a_sweep_and_the_docs_one_fails_in_one_line(tmp_path):
     out = run_train(["-m", *USER_CONF, "task=sentiment", "loss=smoothed_trainer,docs_trainer",
-                     "trainer.gradient_accumulation_steps=2", *QUICK], tmp_path)
+                     "trainer.gradient_accumulation_steps=2", "debug=quick"], tmp_path)
     assert out.returncode == 1, out.stderr[-3000:]
     children = {r.data.tags.get("choice.loss"): r for r in runs(tmp_path) if r.data.tags.get("choice.loss")}
     assert children["smoothed_trainer"].info.status == "FINISHED"

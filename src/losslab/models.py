@@ -75,6 +75,12 @@ def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] 
         )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    if task_cfg.kind == CAUSAL_LM and getattr(model, "loss_type", None) is None:
+        # The Trainer counts a step's items (num_items_in_batch) over labels[..., 1:], the tokens a next-token
+        # loss scores, only for a model whose loss_type maps to ForCausalLMLoss. GPT2LMHeadModel and
+        # BertLMHeadModel name none: every label was counted, and each causal-LM loss came out too small by
+        # a sentence's first token (~4% on VADER).
+        model.loss_type = "ForCausalLM"
     return model, tokenizer
 
 

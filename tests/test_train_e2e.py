@@ -80,7 +80,7 @@ def test_gaussian_nll_gets_a_two_output_head_and_is_judged_on_its_mean(tmp_path)
     from transformers import AutoModelForSequenceClassification
 
     from losslab import predictions
-    from losslab.tasks import data
+    from losslab.tasks import data, encoding
     from conftest import compose
 
     out = run_train(["task=regression", "loss=gaussian_nll", "debug=quick", "hardware=cpu"], tmp_path)
@@ -96,7 +96,7 @@ def test_gaussian_nll_gets_a_two_output_head_and_is_judged_on_its_mean(tmp_path)
     from losslab import models
 
     _, tokenizer = models.build(cfg.model, cfg.task)
-    test = data.encode(splits, tokenizer, cfg.task)["test"]
+    test = encoding.encode(splits, tokenizer, cfg.task)["test"]
     batch = tokenizer.pad([{k: r[k] for k in ("input_ids", "attention_mask", "token_type_ids")} for r in test],
                           return_tensors="pt")
     with torch.no_grad():

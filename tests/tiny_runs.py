@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 
 from losslab import models
 from losslab.run import build_trainer, compute_loss_func, training_arguments
-from losslab.tasks import data
+from losslab.tasks import data, encoding
 
 NO_DROPOUT = ["+model.architecture.hidden_dropout_prob=0.0", "+model.architecture.attention_probs_dropout_prob=0.0"]
 
@@ -46,7 +46,7 @@ def setup(task: str, loss: str, tmp_path, overrides=()) -> Setup:
     splits, names = data.load_splits(cfg.task)
     torch.manual_seed(0)
     model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss_fn, cfg.task), label_names=names)
-    encoded = dict(data.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
+    encoded = dict(encoding.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     if getattr(loss_fn, "needs_train_labels", False):
         loss_fn.fit(encoded["train"]["labels"])
     return Setup(cfg, loss_fn, model, tokenizer, encoded, names)

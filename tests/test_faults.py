@@ -30,10 +30,18 @@ def _env():
     return env
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default. A test run started in the background of a
+    non-interactive shell (``make test &``) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler, so a Ctrl-C test would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args: list[str], out: Path, log: Path) -> subprocess.Popen:
-    """``train.py ARGS`` as a child process of its own (stdout and stderr into ``log``)."""
+    """``train.py ARGS`` as a child process of its own (stdout and stderr into ``log``), Ctrl-C as a terminal's."""
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, f"paths.output_dir={out}"],
-                            cwd=ROOT, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
+                            cwd=ROOT, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            preexec_fn=_default_sigint)
 
 
 def stop(proc: subprocess.Popen) -> None:

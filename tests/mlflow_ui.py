@@ -113,12 +113,17 @@ def loss_chart(driver, base: str, experiment_id: str, run_id: str, screenshot: P
     plot = "contains(concat(' ', normalize-space(@class), ' '), ' js-plotly-plot ')"
 
     def points(d):  # each plot's own card (its outermost ancestor holding no other plot), titled exactly "loss"
-        for chart in d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"):
-            cards = chart.find_elements(By.XPATH, f"ancestor::*[count(.//*[{plot}]) = 1][last()]")
-            if cards and cards[0].find_elements(By.XPATH, ".//*[normalize-space(text())='loss']"):
-                n = len(chart.find_elements(By.CSS_SELECTOR, ".scatterlayer .point"))
-                if n:
-                    return n
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:
+            for chart in d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"):
+                cards = chart.find_elements(By.XPATH, f"ancestor::*[count(.//*[{plot}]) = 1][last()]")
+                if cards and cards[0].find_elements(By.XPATH, ".//*[normalize-space(text())='loss']"):
+                    n = len(chart.find_elements(By.CSS_SELECTOR, ".scatterlayer .point"))
+                    if n:
+                        return n
+        except StaleElementReferenceException:  # the page re-rendered while we read it: look again
+            pass
         return 0
 
     n = _wait(driver, points, "a plotted loss chart")

@@ -120,8 +120,13 @@ def hydra_overrides(argv: list[str]) -> list[str]:
 
 
 def refuse_sweep() -> None:
-    """Exit with one line when a sweep is started under torchrun (every rank would run all of it)."""
+    """Exit with one line when a sweep is started under torchrun (every rank would run all of it).
+
+    Only rank 0 fails (exit 2, after the line); the other ranks leave quietly with 0. Were they to fail too,
+    torchrun's agent would stop the job at the first failure it sees, and when a rank > 0 got there first, it
+    killed rank 0 before it printed the line (seen in CI)."""
     if world_size() > 1:
         if is_main():
             print(SWEEP_UNDER_TORCHRUN, file=sys.stderr, flush=True)
-        sys.exit(2)
+            sys.exit(2)
+        sys.exit(0)

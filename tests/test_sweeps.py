@@ -112,6 +112,19 @@ def test_a_failed_job_does_not_sink_the_sweep_and_is_retried_on_rerun(tmp_path):
         ["mse", "diverging", "diverging", "cross_entropy", "cross_entropy"])
 
 
+def test_a_sweep_whose_every_job_is_a_users_mistake_fails_with_one_line_per_job(tmp_path):
+    out = run_train(["-m", "task=regression", "loss=cross_entropy,bce", "debug=quick"], tmp_path, timeout=300)
+    assert out.returncode == 1, out.stderr[-3000:]  # nothing finished: the sweep did not succeed
+    assert "Traceback" not in out.stderr + out.stdout  # a bad option is one line, not a stack
+    for loss in ("cross_entropy", "bce"):
+        assert f"error: job #{['cross_entropy', 'bce'].index(loss)} (task=regression loss={loss}" in out.stderr
+        assert f"FAILED: {loss}" in out.stdout
+    [parent], children = split(tmp_path)
+    assert parent.info.status == "FAILED" and parent.data.tags["children.finished"] == "0"
+    assert sorted(c.info.status for c in children) == ["FAILED", "FAILED"]
+    assert not list(tmp_path.glob("multiruns/*/*/report"))  # no report of nothing
+
+
 def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_into_the_same_run(tmp_path):
     marker = tmp_path / "killed"
     args = ["-m", f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=dies_once",

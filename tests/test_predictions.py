@@ -92,6 +92,25 @@ def test_precision_auto_follows_what_the_cpu_runs_natively():
             hardware.training_kwargs(hw)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_picks_bf16_exactly_when_the_cpu_has_it(monkeypatch, native):
+    """Both answers of the CPU probe, whatever this machine's CPU is (the test above sees only its own)."""
+    from losslab import hardware
+    from losslab.errors import ConfigError
+
+    monkeypatch.setattr(hardware, "cpu_bf16", lambda: native)
+    hw = OmegaConf.create({"device": "cpu", "precision": "auto", "dataloader_num_workers": 0})
+    kwargs = hardware.training_kwargs(hw)
+    assert kwargs["bf16"] is native and not kwargs.get("fp16")
+    assert hardware.precision(hw) == (False, "bf16" if native else "fp32")
+    hw.precision = "bf16"
+    if native:
+        assert hardware.training_kwargs(hw)["bf16"] is True
+    else:
+        with pytest.raises(ConfigError, match="no native bf16"):
+            hardware.training_kwargs(hw)
+
+
 @pytest.mark.slow
 def test_a_runs_predictions_reproduce_its_logged_metrics(tmp_path):
     """Two evaluation batches (200 rows at batch 128), evaluated in length order: the artifacts' items map back

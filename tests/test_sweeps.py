@@ -116,8 +116,8 @@ def test_a_sweep_whose_every_job_is_a_users_mistake_fails_with_one_line_per_job(
     out = run_train(["-m", "task=regression", "loss=cross_entropy,bce", "debug=quick"], tmp_path, timeout=300)
     assert out.returncode == 1, out.stderr[-3000:]  # nothing finished: the sweep did not succeed
     assert "Traceback" not in out.stderr + out.stdout  # a bad option is one line, not a stack
-    for loss in ("cross_entropy", "bce"):
-        assert f"error: job #{['cross_entropy', 'bce'].index(loss)} (task=regression loss={loss}" in out.stderr
+    for num, loss in enumerate(("cross_entropy", "bce")):
+        assert f"error: job #{num} (task=regression loss={loss}" in out.stderr
         assert f"FAILED: {loss}" in out.stdout
     [parent], children = split(tmp_path)
     assert parent.info.status == "FAILED" and parent.data.tags["children.finished"] == "0"

@@ -284,10 +284,8 @@ def main(cfg: DictConfig) -> float:
         if _in_sweep():
             from losslab import tracking
 
-            if isinstance(err, UsageError):  # a user's mistake: one line (the run keeps it in error.txt)
-                log.error("this job failed; the sweep goes on")
-            else:
-                log.exception("this job failed; the sweep goes on")
+            # a user's mistake is one line (the run keeps its traceback in error.txt); anything else, the stack
+            log.error("this job failed; the sweep goes on", exc_info=not isinstance(err, UsageError))
             print(f"losslab: error: job {_job_label(cfg)}: {type(err).__name__}: {err}", file=sys.stderr,
                   flush=True)
             from losslab.distributed import is_main

@@ -112,21 +112,27 @@ def loss_chart(driver, base: str, experiment_id: str, run_id: str, screenshot: P
 
     plot = "contains(concat(' ', normalize-space(@class), ' '), ' js-plotly-plot ')"
 
-    def points(d):  # each plot's own card (its outermost ancestor holding no other plot), titled exactly "loss"
+    def count(d):  # each plot's own card (its outermost ancestor holding no other plot), titled exactly "loss"
         from selenium.common.exceptions import StaleElementReferenceException
 
         try:
             for chart in d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"):
                 cards = chart.find_elements(By.XPATH, f"ancestor::*[count(.//*[{plot}]) = 1][last()]")
                 if cards and cards[0].find_elements(By.XPATH, ".//*[normalize-space(text())='loss']"):
-                    n = len(chart.find_elements(By.CSS_SELECTOR, ".scatterlayer .point"))
-                    if n:
-                        return n
+                    return len(chart.find_elements(By.CSS_SELECTOR, ".scatterlayer .point"))
         except StaleElementReferenceException:  # the page re-rendered while we read it: look again
             pass
         return 0
 
-    n = _wait(driver, points, "a plotted loss chart")
+    seen: list[tuple[float, int]] = []
+
+    def settled(d):  # the chart first draws what it has fetched so far (CI once read 2 of 6 points): wait until
+        seen.append((time.monotonic(), count(d)))  # the same non-zero count has held for 3 s
+        t, n = seen[-1]
+        held = [m for s, m in seen if s >= t - 3]
+        return n if n and seen[0][0] <= t - 3 and all(m == n for m in held) else 0
+
+    n = _wait(driver, settled, "a plotted loss chart that stops changing")
     if screenshot:
         time.sleep(1)
         driver.save_screenshot(str(screenshot))

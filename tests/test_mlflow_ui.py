@@ -49,6 +49,7 @@ def test_sweep_in_the_ui_names_children_shows_the_answer_and_the_datasets(tmp_pa
     train = {i.dataset.digest for c in children for i in c.inputs.dataset_inputs if i.dataset.name.endswith("train")}
     assert len(train) == 1  # the same rows in every job, the same digest
     assert "regression/train" in {i.dataset.name for i in parent.inputs.dataset_inputs}
+    assert len(client.get_metric_history(children[0].info.run_id, "loss")) == 6  # what the chart must draw
     answer = report.answer(report.build(store_uri(tmp_path), parent.info.run_id))  # as the sweep built it
     assert answer in parent.data.tags["mlflow.note.content"]
 

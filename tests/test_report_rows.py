@@ -152,3 +152,18 @@ def test_the_answer_says_what_the_best_beats_and_what_it_ties_with():
     low = _report({"mse": [0.50, 0.52, 0.51], "mae": [0.60, 0.61, 0.63]}, metric="mae")
     _rank_and_compare(low, {})
     assert low.best("mae") == "mse" and "it beats every other row (`mae` (+0.1033" in answer(low)
+
+
+def test_wall_time_averages_only_the_jobs_that_ran_uninterrupted():
+    from losslab.report.table import hardware
+
+    minute = 60000
+    runs = [run(loss, metrics={"test_pearson": 0.5}, trainer__seed=s) for loss in ("mse", "mae") for s in (1, 2)]
+    for r, took in zip(runs, (10, 14, 12, 300)):  # the last one was interrupted and resumed hours later
+        r.info.start_time, r.info.end_time = minute, (1 + took) * minute
+    runs[-1].data.tags["losslab.resumed_from"] = "/ckpt/checkpoint-40"
+    parent = SimpleNamespace(info=SimpleNamespace(start_time=minute, end_time=401 * minute))
+    line = hardware(Report("p", "pearson", "regression", [], rows.group(runs), []), parent)
+    assert "the sweep 400.0 min, a job 12.0 min on average over the 3 that ran uninterrupted (1 resumed" in line
+    del runs[-1].data.tags["losslab.resumed_from"]
+    assert "a job 84.0 min on average (336 min in all)" in hardware(Report("p", "pearson", "regression", [], rows.group(runs), []), parent)

@@ -173,11 +173,19 @@ def hardware(report: Report, parent) -> str:
         precision = "bf16" if p.get("bf16") == "True" else "fp16" if p.get("fp16") == "True" else "fp32"
         name = r.data.tags.get("losslab.device_name")
         where.add(f"{p.get('hardware.device', '?')}{f' ({name})' if name else ''}, {precision}")
-    durations = [(r.info.end_time - r.info.start_time) / 60000 for r in runs if r.info.end_time and r.info.start_time]
+    timed = [r for r in runs if r.info.end_time and r.info.start_time]
+    resumed = [r for r in timed if "losslab.resumed_from" in r.data.tags]  # its span holds the pause before resume
+    durations = [(r.info.end_time - r.info.start_time) / 60000 for r in timed if r not in resumed]
     took = (f"; wall time: the sweep {(parent.info.end_time - parent.info.start_time) / 60000:.1f} min"
             if parent.info.end_time and parent.info.start_time else "")
-    if durations:
+    if durations and not resumed:
         took += f", a job {sum(durations) / len(durations):.1f} min on average ({sum(durations):.0f} min in all)"
+    elif durations:
+        took += (f", a job {sum(durations) / len(durations):.1f} min on average over the {len(durations)} that ran "
+                 f"uninterrupted ({len(resumed)} resumed: their spans and the sweep's include the pauses between "
+                 "an interruption and its resume)")
+    elif resumed:
+        took += " (every job was resumed: the spans include the pauses between an interruption and its resume)"
     return " / ".join(sorted(where)) + took
 
 

@@ -178,14 +178,13 @@ def hardware(report: Report, parent) -> str:
     durations = [(r.info.end_time - r.info.start_time) / 60000 for r in timed if r not in resumed]
     took = (f"; wall time: the sweep {(parent.info.end_time - parent.info.start_time) / 60000:.1f} min"
             if parent.info.end_time and parent.info.start_time else "")
-    if durations and not resumed:
-        took += f", a job {sum(durations) / len(durations):.1f} min on average ({sum(durations):.0f} min in all)"
-    elif durations:
-        took += (f", a job {sum(durations) / len(durations):.1f} min on average over the {len(durations)} that ran "
-                 f"uninterrupted ({len(resumed)} resumed: their spans and the sweep's include the pauses between "
-                 "an interruption and its resume)")
+    pauses = "the pauses between an interruption and its resume"
+    if durations:
+        took += f", a job {sum(durations) / len(durations):.1f} min on average" + (
+            f" over the {len(durations)} that ran uninterrupted ({len(resumed)} resumed: their spans and the "
+            f"sweep's include {pauses})" if resumed else f" ({sum(durations):.0f} min in all)")
     elif resumed:
-        took += " (every job was resumed: the spans include the pauses between an interruption and its resume)"
+        took += f" (every job was resumed: the spans include {pauses})"
     return " / ".join(sorted(where)) + took
 
 

@@ -96,6 +96,21 @@ def test_not_converged_rule():
     assert flags.not_converged([[0.5]], greater_is_better=True) is None  # one evaluation says nothing
 
 
+def test_not_converged_reads_a_plateau_by_its_best_not_by_its_last_step():
+    # the 40-epoch ner_losses cross-entropy curves (validation entity F1, last six evaluations): the last step
+    # rises by +0.006 and +0.018 (mean 0.012, above the seeds' spread 0.003), but both seeds had been higher before
+    plateau = [[0.511, 0.483, 0.489, 0.480, 0.516, 0.490, 0.500, 0.506],
+               [0.497, 0.484, 0.519, 0.544, 0.495, 0.497, 0.484, 0.502]]
+    assert flags.not_converged(plateau, greater_is_better=True) is None
+    # the same last step on curves that never stood higher: still improving
+    rising = [[0.40, 0.45, 0.48, 0.50, 0.506], [0.41, 0.44, 0.47, 0.484, 0.502]]
+    why = flags.not_converged(rising, greater_is_better=True)
+    assert why is not None and "beats the best earlier one by +0.012" in why
+    # a loss-like objective (lower is better) reaching a new low by more than the spread
+    assert flags.not_converged([[0.9, 0.7, 0.6], [0.91, 0.72, 0.61]], greater_is_better=False) is not None
+    assert flags.not_converged([[0.9, 0.5, 0.6], [0.91, 0.52, 0.61]], greater_is_better=False) is None
+
+
 def test_seeds_disagree_rule():
     out = flags.seeds_disagree({"a": 0.01, "b": 0.012, "c": 0.2})
     assert set(out) == {"c"} and "3×" in out["c"]

@@ -7,9 +7,15 @@
   than all O; generation: one text for every item), a class that is
   at least 10% of the test items never predicted, or accuracy no better than always answering the majority
   class.
-- **not converged** (from the validation objective logged at each evaluation): between the last two
-  evaluations the objective still improved, on average over seeds, by more than its spread over seeds (the
-  sample std of the last validation value; with one seed, by more than 1% of that value).
+- **not converged** (from the validation objective logged at each evaluation): the last evaluation is still a new
+  best. Per seed, the last value minus the best earlier value (negative when an earlier evaluation was better);
+  flagged when its mean over seeds is more than the objective's spread over seeds (the sample std of the last
+  validation value; with one seed, 1% of that value). On a curve that rises at every evaluation this is the
+  gain of the last interval. On a plateau it is not fooled by the last step's jitter: a model whose last
+  evaluation only climbs back to a level it had reached before is not still improving. (Measured on
+  ``ner_losses``, entity F1 on 151 validation entities: at 40 epochs, with the learning rate at most 5.3% of
+  its peak, one seed's last evaluation rose by 0.018, five times the spread of the two seeds then done, to a
+  value it had beaten by 0.04 eight epochs before; the last-interval gain alone flagged it.)
 - **seeds disagree**: the row's std over seeds of the test objective is more than 3× the median std of the
   other rows (and larger than 1e-9).
 """
@@ -99,7 +105,7 @@ def not_converged(histories: list[list[float]], greater_is_better: bool) -> str 
     if not usable:
         return None
     sign = 1.0 if greater_is_better else -1.0
-    gains = [sign * (h[-1] - h[-2]) for h in usable]
+    gains = [sign * h[-1] - max(sign * v for v in h[:-1]) for h in usable]  # last vs the best before it
     gain = statistics.fmean(gains)
     last = [h[-1] for h in usable]
     if len(last) >= 2:
@@ -107,8 +113,8 @@ def not_converged(histories: list[list[float]], greater_is_better: bool) -> str 
     else:
         spread, what = ONE_SEED_GAIN * abs(last[0]), "1% of its value (one seed)"
     if gain > 0 and gain > spread:
-        return (f"validation objective still improving: +{gain:.4g} over the last evaluation interval, more "
-                f"than {what} ({spread:.4g})")
+        return (f"validation objective still improving: the last evaluation beats the best earlier one by "
+                f"+{gain:.4g} (mean over seeds), more than {what} ({spread:.4g})")
     return None
 
 

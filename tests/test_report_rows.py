@@ -178,7 +178,9 @@ def test_wall_time_averages_only_the_jobs_that_ran_uninterrupted():
         r.info.start_time, r.info.end_time = minute, (1 + took) * minute
     runs[-1].data.tags["losslab.resumed_from"] = "/ckpt/checkpoint-40"
     parent = SimpleNamespace(info=SimpleNamespace(start_time=minute, end_time=401 * minute))
-    line = lambda: hardware(Report("p", "pearson", "regression", [], rows.group(runs), []), parent)  # noqa: E731
+    def line():
+        return hardware(Report("p", "pearson", "regression", [], rows.group(runs), []), parent)
+
     assert "the sweep 400.0 min, a job 12.0 min on average over the 3 that ran uninterrupted (1 resumed" in line()
     del runs[-1].data.tags["losslab.resumed_from"]
     assert "a job 84.0 min on average (336 min in all)" in line()

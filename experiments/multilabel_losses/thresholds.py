@@ -15,31 +15,27 @@ import tempfile
 
 import numpy as np
 
-from losslab import predictions, tracking
+from losslab import tracking
 from losslab import report as reports
 from losslab.metrics.thresholds import choose
 
 build = importlib.import_module("losslab.report.build")   # the module (the package exports its build function)
 
 
-def _split(client, run_id: str, split: str, folder: str):
-    _, logits, labels = predictions.read(
-        client.download_artifacts(run_id, f"{predictions.ARTIFACT_DIR}/{split}.parquet", folder))
+def _split(uri: str, run_id: str, split: str, folder: str):
+    _, logits, labels = build._download(uri, run_id, split, folder)   # the report's own reader (items in order)
     return logits.astype(np.float64), labels > 0
 
 
 def main(sweep_dir: str) -> None:
-    from mlflow.tracking import MlflowClient
-
     uri, parent = reports.resolve(sweep_dir, None)
-    client = MlflowClient(tracking_uri=uri)
     finished, _ = tracking.latest_per_job(tracking.children(uri, parent))
     per_loss: dict[str, list[np.ndarray]] = {}
     truth = None
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, build._quiet_downloads():
         for i, run in enumerate(sorted(finished, key=lambda r: r.info.start_time)):  # the sweep's order
-            logits, on = _split(client, run.info.run_id, "test", f"{tmp}/t{i}")
-            val_logits, val_on = _split(client, run.info.run_id, "validation", f"{tmp}/v{i}")
+            logits, on = _split(uri, run.info.run_id, "test", f"{tmp}/t{i}")
+            val_logits, val_on = _split(uri, run.info.run_id, "validation", f"{tmp}/v{i}")
             pred = logits > 0
             tp = (pred & on).sum(0)
             cut = 1 / (1 + np.exp(-choose(val_logits, val_on)))

@@ -9,38 +9,30 @@ Reads only the MLflow store of the sweep (its finished runs and their ``predicti
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+import tempfile
 
 import numpy as np
 
-from losslab import predictions
+from losslab import predictions, tracking
+from losslab import report as reports
 from losslab.report import items, stats
 
 BASE, NOISY, REFERENCE = "0", "0.4", "mse"
 
 
-def runs_of(sweep_dir: Path):
-    """(uri, finished runs of the sweep: its children and the runs of other sweeps it reused)."""
-    from mlflow.tracking import MlflowClient
-
-    uri, parent = (sweep_dir / "mlflow_parent.txt").read_text().split()[:2]   # written by the sweep callback
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_run(parent).info.experiment_id
-    runs = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent}'", max_results=5000)
-    runs += client.search_runs([exp], f"tags.`losslab.reused_by.{parent}` = '1'", max_results=5000)
-    latest = {}
-    for r in sorted((r for r in runs if r.info.status == "FINISHED"), key=lambda r: r.info.start_time):
-        key = (r.data.tags["choice.loss"], r.data.params["task.label_noise"], r.data.params["seed"])
-        latest[key] = r
-    return client, latest
+def runs_of(sweep_dir: str):
+    """(uri, {(loss, noise, seed): finished run}): the sweep's children and the runs of other sweeps it reused."""
+    uri, parent = reports.resolve(sweep_dir, None)
+    finished, _ = tracking.latest_per_job(tracking.children(uri, parent))
+    return uri, {(r.data.tags["choice.loss"], r.data.params["task.label_noise"], r.data.params["seed"]): r
+                 for r in finished}
 
 
 def main(sweep_dir: str, resamples: int = 1000) -> None:
-    client, runs = runs_of(Path(sweep_dir))
-    preds = {}
-    for key, run in runs.items():
-        path = client.download_artifacts(run.info.run_id, "predictions/test.parquet")
-        preds[key] = predictions.read(path)
+    uri, runs = runs_of(sweep_dir)
+    with tempfile.TemporaryDirectory() as tmp:   # the report's reader (items in order)
+        preds = {key: predictions.download(uri, run.info.run_id, "test", f"{tmp}/{i}")
+                 for i, (key, run) in enumerate(runs.items())}
     losses = sorted({k[0] for k in runs}, key=["mse", "mae", "huber", "log_cosh"].index)
     noises = sorted({k[1] for k in runs}, key=float)
     seeds = sorted({k[2] for k in runs}, key=int)
@@ -48,10 +40,9 @@ def main(sweep_dir: str, resamples: int = 1000) -> None:
     counts = stats.resample_counts(n, resamples, np.random.default_rng(0))
 
     def pearson(key):  # (value on the whole test set, bootstrap replicates on the shared resamples)
-        order, pred, label = preds[key]
-        sort = np.argsort(order)
-        x, y = pred[sort].astype(float).ravel(), label[sort].astype(float).ravel()
-        return float(np.corrcoef(x, y)[0, 1]), items._pearson(counts, x, y)
+        _, pred, label = preds[key]   # in item order
+        x, y = pred.astype(float).ravel(), label.astype(float).ravel()
+        return float(np.corrcoef(x, y)[0, 1]), items.pearson(counts, x, y)
 
     value = {k: pearson(k) for k in preds}
     drop = {L: {s: value[(L, BASE, s)][0] - value[(L, NOISY, s)][0] for s in seeds} for L in losses}

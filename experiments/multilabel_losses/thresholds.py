@@ -9,21 +9,19 @@ Reads only the MLflow store of the sweep (its finished runs and their ``predicti
 
 from __future__ import annotations
 
-import importlib
 import sys
 import tempfile
 
 import numpy as np
 
-from losslab import tracking
+from losslab import predictions, tracking
 from losslab import report as reports
 from losslab.metrics.thresholds import choose
-
-build = importlib.import_module("losslab.report.build")   # the module (the package exports its build function)
+from losslab.report.build import label_names
 
 
 def _split(uri: str, run_id: str, split: str, folder: str):
-    _, logits, labels = build._download(uri, run_id, split, folder)   # the report's own reader (items in order)
+    _, logits, labels = predictions.download(uri, run_id, split, folder)   # the report's reader (items in order)
     return logits.astype(np.float64), labels > 0
 
 
@@ -32,7 +30,7 @@ def main(sweep_dir: str) -> None:
     finished, _ = tracking.latest_per_job(tracking.children(uri, parent))
     per_loss: dict[str, list[np.ndarray]] = {}
     truth = None
-    with tempfile.TemporaryDirectory() as tmp, build._quiet_downloads():
+    with tempfile.TemporaryDirectory() as tmp:
         for i, run in enumerate(sorted(finished, key=lambda r: r.info.start_time)):  # the sweep's order
             logits, on = _split(uri, run.info.run_id, "test", f"{tmp}/t{i}")
             val_logits, val_on = _split(uri, run.info.run_id, "validation", f"{tmp}/v{i}")
@@ -42,7 +40,7 @@ def main(sweep_dir: str) -> None:
             per_loss.setdefault(run.data.tags["choice.loss"], []).append(
                 np.stack([pred.mean(0), tp / np.maximum(pred.sum(0), 1), tp / np.maximum(on.sum(0), 1), cut]))
             truth = on.mean(0)
-    names = build.label_names(finished) or [f"label {j}" for j in range(len(truth))]
+    names = label_names(finished) or [f"label {j}" for j in range(len(truth))]
     print("# Multi-label decision boundaries: where each loss puts the cut\n")
     print(f"From sweep `{sweep_dir}` (MLflow parent run `{parent}`): {len(finished)} finished runs. Per label: the "
           "share of test items truly on; for each loss (mean over its seeds) the share predicted on at probability "

@@ -11,11 +11,15 @@ the end from the final (best) model. Columns:
 - ``label``: the row's reference in the same form (a number, a class id, a distribution, a row of 0/1, a row
   of tag ids with -100 where a token is not scored, a text).
 
-:func:`read` gives them back as arrays; :func:`score` runs the task's metric suite on any subset of items
+:func:`read` gives them back as arrays; :func:`download` fetches a run's from its MLflow store, in item order;
+:func:`score` runs the task's metric suite on any subset of items
 (what a bootstrap over test items calls per resample).
 """
 
 from __future__ import annotations
+
+import contextlib
+import os
 
 ARTIFACT_DIR = "predictions"
 PAD = -100  # the Trainer pads rows of different lengths with -100 when it concatenates evaluation batches
@@ -92,6 +96,39 @@ def read(path):
     if t["prediction"] and isinstance(t["prediction"][0], str):  # generated texts
         return items, np.asarray(t["prediction"], dtype=object), np.asarray(t["label"], dtype=object)
     return items, _stack(t["prediction"]), _stack(t["label"])
+
+
+@contextlib.contextmanager
+def _no_progress_bar():
+    """No MLflow progress bar per downloaded artifact (one per run would fill a sweep's summary)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def download(uri: str, run_id: str, split: str, folder: str):
+    """``(items, predictions, labels)`` of a run's ``split`` (``validation`` or ``test``) from the MLflow store
+    at ``uri``, downloaded into ``folder`` and sorted by item, so runs of one split line up row for row; ``None``
+    for a run that logged no predictions (made before they were logged)."""
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    try:
+        with _no_progress_bar():
+            path = MlflowClient(tracking_uri=uri).download_artifacts(run_id, f"{ARTIFACT_DIR}/{split}.parquet",
+                                                                     folder)
+    except Exception:  # an older run: no predictions artifact
+        return None
+    items, preds, labels = read(path)
+    order = np.argsort(items, kind="mergesort")
+    return items[order], preds[order], labels[order]
 
 
 def score(suite: str, predictions, labels, label_names: list[str] | None = None) -> dict[str, float]:

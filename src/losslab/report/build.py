@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
-import os
 import statistics
 import tempfile
 import zlib
@@ -13,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from losslab import predictions
 from losslab.metrics import greater_is_better
 from losslab.report import flags as rules
 from losslab.report import stats
@@ -74,36 +73,6 @@ def label_names(runs: list) -> list[str] | None:
     return [v for _, v in names] or None
 
 
-@contextlib.contextmanager
-def _quiet_downloads():
-    """No progress bar per downloaded artifact (one per run would fill the sweep's summary)."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
-
-
-def _download(uri: str, run_id: str, split: str, folder: str):
-    from mlflow.tracking import MlflowClient
-
-    from losslab import predictions
-
-    try:
-        path = MlflowClient(tracking_uri=uri).download_artifacts(
-            run_id, f"{predictions.ARTIFACT_DIR}/{split}.parquet", folder)
-    except Exception:  # an older run: no predictions artifact
-        return None
-    items, preds, labels = predictions.read(path)
-    order = np.argsort(items, kind="mergesort")
-    return items[order], preds[order], labels[order]
-
-
 def _histories(uri: str, runs: list, key: str) -> dict[str, list[float]]:
     from mlflow.tracking import MlflowClient
 
@@ -154,13 +123,13 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES) -> Report:
 
     # per-item predictions (test; validation for thresholds), when every run logged them
     preds, val, thresholds = {}, {}, {}
-    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+    with tempfile.TemporaryDirectory() as tmp:
         for i, run in enumerate(finished):
-            got = _download(uri, run.info.run_id, "test", f"{tmp}/{i}")
+            got = predictions.download(uri, run.info.run_id, "test", f"{tmp}/{i}")
             if got is not None:
                 preds[run.info.run_id] = got
                 if suite == "multilabel":
-                    val[run.info.run_id] = _download(uri, run.info.run_id, "validation", f"{tmp}/{i}")
+                    val[run.info.run_id] = predictions.download(uri, run.info.run_id, "validation", f"{tmp}/{i}")
     if finished and len(preds) < len(finished):
         report.notes.append(f"{len(finished) - len(preds)} of {len(finished)} runs have no per-item test "
                             "predictions (runs made before they were logged): their cells have no test interval "

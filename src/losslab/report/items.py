@@ -51,7 +51,7 @@ def _safe(num, den):
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _pearson(w, x, y):
+def pearson(w, x, y):
     """Weighted Pearson correlation of x and y under each row of weights w (centred first, for accuracy)."""
     x, y = x - x.mean(), y - y.mean()
     n = w.sum(1)
@@ -85,12 +85,12 @@ def _regression(predictions, labels, w):
     out = {"mse": mse, "rmse": np.sqrt(mse), "mae": (w @ np.abs(err)) / n,
            "r2": np.where(ss_tot > 0, 1.0 - (w @ (err * err)) / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)}
     if np.ptp(p) > 0 and varied_y:
-        out["pearson"] = _pearson(w, p, y)
+        out["pearson"] = pearson(w, p, y)
         spear = np.empty(w.shape[0])
         for start in range(0, w.shape[0], 100):  # ranks of every resample: (resamples, items) at a time
             ww = w[start:start + 100]
             rp, ry = _ranks(ww, p), _ranks(ww, y)
-            spear[start:start + 100] = [_pearson(ww[i:i + 1], rp[i], ry[i])[0] for i in range(len(ww))]
+            spear[start:start + 100] = [pearson(ww[i:i + 1], rp[i], ry[i])[0] for i in range(len(ww))]
         out["spearman"] = spear
     else:
         out["pearson"] = out["spearman"] = np.full(w.shape[0], np.nan)

@@ -85,6 +85,44 @@ def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
     assert all((rebuilt / name).is_file() for name in PLOTS)
 
 
+def test_a_store_carried_through_a_snapshot_onto_a_fresh_disk_reruns_nothing_finished(tmp_path):
+    """experiments/snapshot.py: a study longer than one sitting goes on elsewhere. The saved store (the SQLite
+    database and the finished runs' artifacts) is restored after the whole output folder is gone; the same
+    command then reuses every finished job and reports from the restored predictions."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out, snap = tmp_path / "store", tmp_path / "snapshot"
+    args = ["-m", "task=regression", "loss=mse,mae", "debug=quick"]
+    first = run_train(args, out, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    [parent], children = split(out)
+
+    def snapshot(*argv):
+        return subprocess.run([sys.executable, str(ROOT / "experiments" / "snapshot.py"), *map(str, argv)],
+                              capture_output=True, text=True, timeout=300)
+
+    saved = snapshot("save", out, snap)
+    assert saved.returncode == 0 and "of 3 finished run(s)" in saved.stdout  # the 2 jobs and the sweep, saved.stderr
+    assert len(list((snap / "artifacts").rglob("test.parquet"))) == 2
+    shutil.rmtree(out)                                   # a fresh disk: no store, no sweep dir, no checkpoint
+    restored = snapshot("restore", snap, out)
+    assert restored.returncode == 0 and "(3 finished run(s))" in restored.stdout, restored.stderr
+    again = snapshot("restore", snap, out)               # never over a store that is there
+    assert again.returncode == 1 and "not overwritten" in again.stderr
+
+    rerun = run_train(args, out, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert rerun.stdout.count("already finished as MLflow run") == 2
+    [parent2], children2 = split(out)
+    assert parent2.info.run_id == parent.info.run_id
+    assert sorted(c.info.run_id for c in children2) == sorted(c.info.run_id for c in children)
+    report = (sweep_dirs(out)[-1] / "report" / "report.md").read_text()
+    assert "t [" in report                               # the item intervals: the restored predictions were read
+
+
 def test_a_failed_job_does_not_sink_the_sweep_and_is_retried_on_rerun(tmp_path):
     args = ["-m", f"hydra.searchpath=[file://{TESTS}/conf]", "task=regression", "loss=mse,diverging,cross_entropy",
             "debug=quick"]

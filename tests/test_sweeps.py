@@ -105,7 +105,8 @@ def test_a_store_carried_through_a_snapshot_onto_a_fresh_disk_reruns_nothing_fin
                               capture_output=True, text=True, timeout=300)
 
     saved = snapshot("save", out, snap)
-    assert saved.returncode == 0 and "of 3 finished run(s)" in saved.stdout  # the 2 jobs and the sweep, saved.stderr
+    # the 2 jobs and the sweep's parent run
+    assert saved.returncode == 0 and "of 3 finished run(s)" in saved.stdout, saved.stderr
     assert len(list((snap / "artifacts").rglob("test.parquet"))) == 2
     shutil.rmtree(out)                                   # a fresh disk: no store, no sweep dir, no checkpoint
     restored = snapshot("restore", snap, out)

@@ -26,7 +26,7 @@ study() {  # study <stream> <n_jobs> <experiment> [overrides...]: one sweep in t
   echo "[$(date +%T)] end $exp $* rc=$rc: $(grep -h 'losslab sweep:' "$log" | tail -1)"
   find "$OUT_DIR/$store/multiruns" -name checkpoints -type d -prune -exec rm -rf {} + 2>/dev/null  # finished: not needed
 }
-# A: regression, then label noise (its noise-0 jobs are regression's, reused); B: the classification studies.
+# A: regression, then label noise (3 epochs: its noise-0 jobs are its own); B: the classification studies.
 streamA() { study A $NA regression_losses; study A $NA label_noise; }
 streamB() { study B $NB imbalance_losses; study B $NB ner_losses; study B $NB multilabel_losses; study B $NB soft_labels; }
 export -f study streamA streamB

@@ -54,8 +54,7 @@ def main(sweep_dir: str, resamples: int = 1000) -> None:
           "`experiments/label_noise/degradation.py` from the sweep's MLflow store.\n")
     diffs = {L: stats.compare(drop[L], drop[REFERENCE], item_diffs=drop_reps[L] - drop_reps[REFERENCE])
              for L in losses if L != REFERENCE}
-    for diff, p in zip(diffs.values(), stats.holm([d.p for d in diffs.values()])):
-        diff.p_adjusted = p   # as the report does: the verdict is read from the Holm-adjusted p
+    stats.adjust(diffs.values())   # as the report does: the verdict is read from the Holm-adjusted p
     head = " | ".join(f"pearson at {z}" for z in noises)
     print(f"| loss | {head} | drop {BASE} → {NOISY} | drop minus {REFERENCE}'s | verdict |")
     print("|---|" + "---|" * (len(noises) + 3))
@@ -80,6 +79,7 @@ def main(sweep_dir: str, resamples: int = 1000) -> None:
           f"Holm's method over the {len(diffs)} comparisons. Negative: the loss loses less than mse. Verdict: "
           "\"degrades less\" (or \"more\") when the interval excludes 0 and the Holm-adjusted p is below 0.05, "
           "\"tie\" otherwise (the rule of the study's report).")
+
 
 if __name__ == "__main__":
     main(sys.argv[1])

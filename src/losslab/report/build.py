@@ -243,5 +243,4 @@ def _rank_and_compare(report: Report, reps: dict) -> None:
             diff = stats.compare(row.values(m), best.values(m), item_diffs)
             report.comparisons[(row.label, m)] = diff
             pending.append(diff)
-    for diff, p in zip(pending, stats.holm([d.p for d in pending])):
-        diff.p_adjusted = p
+    stats.adjust(pending)

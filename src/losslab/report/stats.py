@@ -170,3 +170,10 @@ def holm(pvalues) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * pvalues[i]))
         out[i] = running
     return out
+
+
+def adjust(diffs) -> None:
+    """Set each ``Difference``'s ``p_adjusted``: Holm's adjustment over them as one family."""
+    diffs = list(diffs)
+    for diff, p in zip(diffs, holm([d.p for d in diffs])):
+        diff.p_adjusted = p

@@ -64,11 +64,13 @@ def test_budget_is_read_from_every_run():
 def test_degenerate_rules():
     y = np.array([0, 1, 1, 0, 1, 1])
     assert "every item" in flags.degenerate("classification", np.tile([0.0, 1.0], (6, 1)), y, ["neg", "pos"])
-    assert "no better than always predicting pos" in flags.degenerate(
+    assert "no better than chance" in flags.degenerate(  # every class right at chance rate or worse
         "classification", np.array([[0, 1], [0, 1], [1, 0], [0, 1], [1, 0], [0, 1.0]]), y, ["neg", "pos"])
     good = np.array([[1, 0], [0, 1], [0, 1], [1, 0], [0, 1], [0, 1.0]])
     assert flags.degenerate("classification", good, y) is None
     assert flags.degenerate("regression", np.full(5, 0.3), np.arange(5.0)) == "the same prediction for every item"
+    assert "under 1% of the test labels'" in flags.degenerate("regression", 0.3 + 1e-6 * np.arange(5.0), np.arange(5.0))
+    assert flags.degenerate("regression", 0.1 * np.arange(5.0), np.arange(5.0)) is None  # shrunk is not constant
     scores = np.array([[1.0, -1], [-1, 1], [1, -1], [-1, 2]])
     labels = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
     assert flags.degenerate("multilabel", scores, labels, ["neg", "intense"]) is None
@@ -86,35 +88,40 @@ def test_degenerate_rules():
 
 
 def test_not_converged_rule():
-    # still climbing by 0.05 at the end while the seeds agree within 0.01: not converged
+    # still climbing by 0.05 at the end in every seed: not converged
     climbing = [[0.5, 0.6, 0.65], [0.51, 0.61, 0.66], [0.5, 0.6, 0.655]]
     assert "still improving" in flags.not_converged(climbing, greater_is_better=True)
     assert flags.not_converged(climbing, greater_is_better=False) is None  # for a loss-like metric it got worse
-    flat = [[0.5, 0.6, 0.601], [0.51, 0.62, 0.615], [0.5, 0.58, 0.59]]
+    flat = [[0.5, 0.6, 0.601], [0.51, 0.62, 0.615], [0.5, 0.58, 0.59]]  # the first evaluation is the warm-up
     assert flags.not_converged(flat, greater_is_better=True) is None
-    assert "one seed" in flags.not_converged([[0.5, 0.6]], greater_is_better=True)
-    assert flags.not_converged([[0.5]], greater_is_better=True) is None  # one evaluation says nothing
+    assert "one seed" in flags.not_converged([[0.5, 0.6, 0.7, 0.8, 0.9]], greater_is_better=True)
+    assert flags.not_converged([[0.5, 0.6]], greater_is_better=True) is None  # too short for a trend
+    assert flags.not_converged([[0.5]], greater_is_better=True) is None
 
 
-def test_not_converged_reads_a_plateau_by_its_best_not_by_its_last_step():
-    # the 40-epoch ner_losses cross-entropy curves (validation entity F1, last six evaluations): the last step
-    # rises by +0.006 and +0.018 (mean 0.012, above the seeds' spread 0.003), but both seeds had been higher before
+def test_not_converged_reads_the_trend_not_the_last_step():
+    # the 40-epoch ner_losses cross-entropy curves (validation entity F1, last eight evaluations): the last step
+    # rises by +0.006 and +0.018, but over the last four evaluations the curves are flat
     plateau = [[0.511, 0.483, 0.489, 0.480, 0.516, 0.490, 0.500, 0.506],
                [0.497, 0.484, 0.519, 0.544, 0.495, 0.497, 0.484, 0.502]]
     assert flags.not_converged(plateau, greater_is_better=True) is None
-    # the same last step on curves that never stood higher: still improving
+    # curves that rise at every one of their last evaluations: still improving
     rising = [[0.40, 0.45, 0.48, 0.50, 0.506], [0.41, 0.44, 0.47, 0.484, 0.502]]
     why = flags.not_converged(rising, greater_is_better=True)
-    assert why is not None and "beats the best earlier one by +0.012" in why
-    # a loss-like objective (lower is better) reaching a new low by more than the spread
+    assert why is not None and "+0.01" in why and "2 seeds' slopes" in why
+    # a loss-like objective (lower is better) still falling
     assert flags.not_converged([[0.9, 0.7, 0.6], [0.91, 0.72, 0.61]], greater_is_better=False) is not None
     assert flags.not_converged([[0.9, 0.5, 0.6], [0.91, 0.52, 0.61]], greater_is_better=False) is None
+    # the level is shared by the sweep's rows: a borderline trend is not flagged among 12 rows
+    borderline = [[0.5, 0.5, 0.5, 0.51], [0.5, 0.502, 0.5, 0.5], [0.5, 0.501, 0.503, 0.504]]
+    assert flags.not_converged(borderline, True, rows=12) is None
 
 
 def test_seeds_disagree_rule():
-    out = flags.seeds_disagree({"a": 0.01, "b": 0.012, "c": 0.2})
-    assert set(out) == {"c"} and "3×" in out["c"]
-    assert flags.seeds_disagree({"a": 0.01, "b": 0.02}) == {}
+    out = flags.seeds_disagree({"a": [0.80, 0.81, 0.805], "b": [0.70, 0.712, 0.706], "c": [0.6, 0.9, 0.3],
+                                "d": [0.5, 0.51, 0.505]})
+    assert set(out) == {"c"} and "informative" in out["c"] and "F-test" in out["c"]
+    assert flags.seeds_disagree({"a": [0.1, 0.11], "b": [0.2, 0.22]}) == {}
 
 
 def test_a_flagged_row_is_never_marked_best_and_the_answer_says_why():
@@ -128,13 +135,21 @@ def test_a_flagged_row_is_never_marked_best_and_the_answer_says_why():
     for row in report.rows:
         report.cells[(row.label, "f1")] = Cell(*stats.t_interval(row.values("f1").values()), n=2)
     report.flags["asymmetric"] = ["degenerate (2 of 2 seeds): intense predicted on for every item"]
-    _rank_and_compare(report, {})
+    _declare(report)
     assert report.best("f1") == "bce" and report.ranking["f1"] == ["bce", "asymmetric"]
     assert "**" not in table(report).split("| asymmetric")[1].split("\n")[0]
     assert "`bce` has the best f1" in answer(report) and "Not ranked: `asymmetric` (degenerate)" in answer(report)
     report.flags["bce"] = ["not converged: ..."]
-    _rank_and_compare(report, {})
+    _rank_and_compare(report)
     assert report.best("f1") is None and answer(report).startswith("No row can be ranked on f1")
+
+
+def _declare(report):
+    from losslab.report.build import _rank_and_compare, _samples
+
+    report.declared = [report.objective]
+    _samples(report, {})
+    _rank_and_compare(report)
 
 
 def _report(values: dict, metric="pearson"):
@@ -153,19 +168,21 @@ def test_the_answer_says_what_the_best_beats_and_what_it_ties_with():
     from losslab.report.table import answer, comparisons
 
     report = _report({"mse": [0.70, 0.71, 0.72], "huber": [0.80, 0.82, 0.81], "mae": [0.79, 0.85, 0.77]})
-    _rank_and_compare(report, {})
+    _declare(report)
     assert report.best("pearson") == "huber"
     text = answer(report)
     assert text.startswith("`huber` has the best pearson (0.8100") and "it beats `mse` (-0.1000" in text
     assert "cannot be told apart from `mae`" in text
     d = report.comparisons[("mse", "pearson")]
     other = report.comparisons[("mae", "pearson")]
-    assert d.p_adjusted == pytest.approx(2 * d.p) and other.p_adjusted == pytest.approx(other.p)  # Holm, 2 tests
+    # simultaneous over the 3 pairs of 3 rows (the best is chosen by the data): Bonferroni × 3
+    assert d.p_adjusted == pytest.approx(3 * d.p) and other.p_adjusted == pytest.approx(min(1, 3 * other.p))
+    assert d.high < 0 and other.low < 0 < other.high  # the interval shown is the verdict's
     table = comparisons(report)
-    assert "| huber | best |" in table and "worse" in table and "tie" in table
+    assert "| huber | best (tied) |" in table and "worse" in table and "tie" in table
     # lower is better: the smallest mean is best and a larger one is worse
     low = _report({"mse": [0.50, 0.52, 0.51], "mae": [0.60, 0.61, 0.63]}, metric="mae")
-    _rank_and_compare(low, {})
+    _declare(low)
     assert low.best("mae") == "mse" and "it beats every other row (`mae` (+0.1033" in answer(low)
 
 

@@ -61,28 +61,56 @@ def test_a_missing_seed_compares_the_tables_means_unpaired():
     assert "unpaired (Welch) over 3 and 2 seeds" in d.how
     assert d.p == pytest.approx(sps.ttest_ind([0.80, 0.82, 0.78], [0.70, 0.74], equal_var=False).pvalue)
     one = stats.compare(a, {1: 0.7})
-    assert one.p is None and one.tie()  # one seed against three, no predictions: nothing to test
+    assert one.p is None and one.tie()  # one seed against three: nothing to test
 
 
-def test_the_test_item_part_adds_to_the_seed_part():
+def _runs(rng, seeds, shared, own, offset=0.0, items=400, resamples=2000, counts=None, u=None):
+    """Per-seed item scores with a part ``u`` shared by the seeds and a part of each seed's own."""
+    u = rng.normal(0, shared, items) if u is None else u
+    scores = [offset + u + rng.normal(0, own, items) for _ in range(seeds)]
+    counts = stats.resample_counts(items, resamples, rng) if counts is None else counts
+    return {s: float(x.mean()) for s, x in enumerate(scores)}, {s: counts @ x / items for s, x in enumerate(scores)}
+
+
+def test_the_item_part_is_the_covariance_the_seeds_share():
     rng = np.random.default_rng(0)
-    item_diffs = rng.normal(0.02, 0.01, size=4000)
-    a, b = {1: 0.5, 2: 0.6, 3: 0.7}, {1: 0.48, 2: 0.58, 3: 0.68}  # constant: no seed spread
-    d = stats.compare(a, b, item_diffs)
-    se = np.std(item_diffs, ddof=1)
-    assert (d.low, d.high) == pytest.approx((0.02 - 1.959964 * se, 0.02 + 1.959964 * se), rel=1e-4)
-    assert d.p == pytest.approx(2 * sps.norm.sf(0.02 / se), rel=1e-4) and not d.tie()
-    # seeds that disagree: se² = var_seed + var_item, Welch–Satterthwaite degrees of freedom
-    b2 = {1: 0.47, 2: 0.59, 3: 0.68}
-    d2 = stats.compare(a, b2, item_diffs)
-    diffs = np.array([0.03, 0.01, 0.02])
-    v_seed, v_item = diffs.var(ddof=1) / 3, se**2
-    df = (v_seed + v_item) ** 2 / (v_seed**2 / 2)
+    counts = stats.resample_counts(400, 4000, rng)
+    va, ra = _runs(rng, 3, 0.4, 0.3, counts=counts)
+    vb, rb = _runs(rng, 3, 0.4, 0.3, counts=counts)
+    a, b = stats.Sample(va, ra), stats.Sample(vb, rb)
+    # the shared parts differ between the rows: var(u_a − u_b)/items = 2 · 0.4² / 400 = 8e-4
+    assert stats.item_variance(a, b) == pytest.approx(8e-4, rel=0.25)
+    # a seed's own item noise is in the spread of per-seed differences, and not counted again
+    whole = np.var(np.mean([ra[s] for s in ra], 0) - np.mean([rb[s] for s in rb], 0), ddof=1)
+    assert whole > stats.item_variance(a, b) * 1.1  # the old se_items² held the seeds' own noise too
+    d = stats.compare(a, b)
+    diffs = np.array([va[s] - vb[s] for s in va])
+    v_seed, v_item = diffs.var(ddof=1) / 3, stats.item_variance(a, b)
+    df = stats.degrees_of_freedom(v_seed, 2, v_item)
     half = sps.t.ppf(0.975, df) * math.sqrt(v_seed + v_item)
-    assert (d2.low, d2.high) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-4)
-    # one seed: the test items alone
-    d1 = stats.compare({1: 0.5}, {1: 0.48}, item_diffs)
-    assert "test items (bootstrap) only" in d1.how and d1.p == pytest.approx(d.p, rel=1e-4)
+    assert (d.low, d.high) == pytest.approx((d.diff - half, d.diff + half))
+    assert "paired over 3 seeds + the test items they share" in d.how
+    # the same row against itself shifted by a constant: no seed spread, the shared items alone
+    c = stats.Sample({s: v - 0.02 for s, v in va.items()}, {s: r - 0.02 for s, r in ra.items()})
+    same = stats.compare(a, c)
+    assert same.diff == pytest.approx(0.02) and stats.item_variance(a, c) == pytest.approx(0, abs=1e-12)
+
+
+def test_one_seed_gets_no_p_value_only_a_test_sample_interval():
+    rng = np.random.default_rng(1)
+    va, ra = _runs(rng, 1, 0.4, 0.3)
+    vb, rb = _runs(rng, 3, 0.4, 0.3)
+    d = stats.compare(stats.Sample(va, ra), stats.Sample(vb, rb))
+    assert d.p is None and d.tie() and "one seed" in d.how
+    mean, lo, hi, how = stats.mean_interval(stats.Sample(va, ra))
+    assert how == "1 seed: test-sample only" and (lo, hi) == pytest.approx(stats.percentile_interval(ra[0]))
+
+
+def test_degrees_of_freedom_weigh_the_seed_variance_at_its_upper_bound():
+    assert stats.degrees_of_freedom(1.0, 2, 0.0) == 2  # seeds alone: n − 1
+    assert stats.degrees_of_freedom(0.0, 2, 1.0) == math.inf  # the item part alone: known
+    upper = 1.0 * 2 / sps.chi2.ppf(0.05, 2)
+    assert stats.degrees_of_freedom(1.0, 2, 1.0) == pytest.approx(2 * (1 + 1 / upper) ** 2)
 
 
 def test_holm_by_hand():
@@ -91,6 +119,14 @@ def test_holm_by_hand():
     assert adjusted[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and adjusted[4] is None
     assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
     assert stats.holm([]) == []
+
+
+def test_splits_are_the_unit_when_the_split_is_swept():
+    entries = [("0", ("1", "0"), 0.8, None), ("0", ("2", "0"), 0.82, None),
+               ("1", ("1", "1"), 0.7, None), ("1", ("2", "1"), 0.74, None)]
+    by_split = stats.units(entries)
+    assert by_split.unit == "split" and by_split.values == pytest.approx({"0": 0.81, "1": 0.72})
+    assert stats.units(entries[:2]).unit == "seed" and stats.units(entries[:2]).n == 2
 
 
 def test_a_tie_follows_the_adjusted_p():

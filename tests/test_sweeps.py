@@ -59,8 +59,8 @@ def test_sweep_ends_with_a_report_and_a_rerun_runs_nothing_finished(tmp_path):
     assert "| mse | 2 |" in report and "**Answer (pearson):**" in report and "## Against the best row" in report
     # both intervals in every cell: over seeds (s) and over test items, from each run's predictions artifact (t)
     first = report.split("| mse | 2 |")[1].split("\n")[0]
-    assert "s [" in first and "t [" in first and "built by losslab.report v2" in report
-    assert re.search(r"^(`m(se|ae)` has the best pearson|No row can be ranked on pearson)", out.stdout, re.M)
+    assert "s [" in first and "t [" in first and "built by losslab.report v3" in report
+    assert re.search(r"^(`m(se|ae)` has the best pearson|No row can be ranked on pearson|One seed per row)", out.stdout, re.M)
     assert "pearson ↑" in out.stdout and "mse ↓" in out.stdout  # the table, in the terminal too
 
     # the same command again: every job is found finished by its composed config and skipped

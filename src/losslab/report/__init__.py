@@ -7,10 +7,12 @@ One module per concern:
 - :mod:`~losslab.report.rows`: the sweep's runs as rows (one per loss and per other swept setting) and seed
   keys (every seed and the split: what pairs two rows' runs);
 - :mod:`~losslab.report.stats`: the statistics on plain numbers: seed intervals, the comparison of two rows
-  (seeds + test items), Holm's adjustment; its docstring says what the report claims;
+  (seeds + the test items they share), the simultaneous comparison with the best; its docstring says what
+  the report claims;
 - :mod:`~losslab.report.items`: each metric suite on bootstrap resamples of the test items, from the runs'
   per-item predictions (``predictions/test.parquet``);
-- :mod:`~losslab.report.flags`: rows that must not be ranked (degenerate, not converged, seeds disagree);
+- :mod:`~losslab.report.flags`: rows that must not be ranked (degenerate, not converged) and what is only
+  pointed out (seeds disagree);
 - :mod:`~losslab.report.build`: all of it from the store (:func:`build`);
 - :mod:`~losslab.report.table`: the table, the comparison with the best, the one-line :func:`answer`,
   ``report.md``; :mod:`~losslab.report.plots`: the plots; ``__main__``: the command line.
@@ -32,7 +34,8 @@ __all__ = ["PARENT_FILE", "RESAMPLES", "Report", "Row", "SEED_KEYS", "VERSION", 
            "suite_metrics", "table", "write"]
 
 
-def write(uri: str, parent_id: str, out: Path, log_to_parent: bool = True, resamples: int = RESAMPLES) -> Report:
+def write(uri: str, parent_id: str, out: Path, log_to_parent: bool = True, resamples: int = RESAMPLES,
+          metrics=None) -> Report:
     """Build the report, write it into ``out`` and (by default) onto the parent run as ``report/``."""
     from mlflow.tracking import MlflowClient
 
@@ -40,7 +43,7 @@ def write(uri: str, parent_id: str, out: Path, log_to_parent: bool = True, resam
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    report = build(uri, parent_id, resamples)
+    report = build(uri, parent_id, resamples, metrics=metrics)
     report.files = plots(report, uri, out) if report.rows else []
     (out / "report.md").write_text(markdown(report, uri))
     (out / "table.md").write_text(table(report) + "\n")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import statistics
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from losslab import predictions
 from losslab.metrics import greater_is_better
 from losslab.report import flags as rules
 from losslab.report import stats
-from losslab.report.rows import Row, group, split_key, suite_metrics
+from losslab.report.rows import Row, group, seed_key, split_key, suite_metrics
 
 RESAMPLES = 1000
 SLOW_RESAMPLES = 200  # for a suite scored by the suite itself on each resample (generation)
@@ -46,8 +45,13 @@ class Report:
     validation: dict = field(default_factory=dict)  # row label -> Cell (the objective on validation)
     ranking: dict = field(default_factory=dict)  # metric -> row labels: rankable ones best first, then flagged
     best_rows: dict = field(default_factory=dict)  # metric -> the best row that may be ranked, or None
-    comparisons: dict = field(default_factory=dict)  # (row label, metric) -> stats.Difference (row - best)
-    flags: dict = field(default_factory=dict)  # row label -> [reasons]
+    comparisons: dict = field(default_factory=dict)  # (row label, declared metric) -> stats.Difference (row - best)
+    flags: dict = field(default_factory=dict)  # row label -> [reasons]: not ranked
+    info: dict = field(default_factory=dict)  # row label -> [remarks]: shown, never excluding (seeds disagree)
+    declared: list = field(default_factory=list)  # the metrics the sweep asks about: the objective first
+    verdicts: dict = field(default_factory=dict)  # declared metric -> stats.Verdicts
+    samples: dict = field(default_factory=dict)  # (row label, metric) -> stats.Sample (the replicate units)
+    by_split: bool = False  # the replicate unit is the split (task.split_seed swept), not the seed
     notes: list = field(default_factory=list)
     resamples: int = 0  # item bootstrap resamples (0: no per-item predictions)
     files: list = field(default_factory=list)
@@ -108,7 +112,24 @@ def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resam
     return out
 
 
-def build(uri: str, parent_id: str, resamples: int = RESAMPLES) -> Report:
+def declared_metrics(runs: list, objective: str, metrics: list[str], extra=None) -> list[str]:
+    """The sweep's declared question: its objective, then the metrics declared with ``report.metrics=[...]``
+    (logged as a param by every run) or passed here (``--metrics``), among those the runs logged."""
+    import ast
+
+    named = list(extra or [])
+    for run in runs[:1]:
+        raw = run.data.params.get("report.metrics")
+        if raw:
+            try:
+                named += [str(m) for m in ast.literal_eval(raw)]
+            except (ValueError, SyntaxError):
+                named += [m.strip() for m in raw.strip("[]").split(",") if m.strip()]
+    out = [objective] if objective in metrics else []
+    return out + [m for m in dict.fromkeys(named) if m in metrics and m not in out]
+
+
+def build(uri: str, parent_id: str, resamples: int = RESAMPLES, metrics=None) -> Report:
     from losslab import tracking
 
     finished, failed = tracking.latest_per_job(tracking.children(uri, parent_id))
@@ -153,9 +174,12 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES) -> Report:
     report.resamples = resamples if reps else 0
     report.replicates = reps
 
+    report.declared = declared_metrics(finished, objective, report.metrics, metrics)
+    report.by_split = len({split_key(r) for r in finished}) > 1
+    _samples(report, reps)
     _cells(report, reps)
     _flags(report, uri, preds, names)
-    _rank_and_compare(report, reps)
+    _rank_and_compare(report)
     return report
 
 
@@ -167,13 +191,25 @@ def _row_replicates(row: Row, metric: str, reps: dict):
     return np.mean(np.stack(got), axis=0)
 
 
+def sample(row: Row, metric: str, reps: dict, by_split: bool) -> stats.Sample:
+    """The row's replicate units of ``metric`` (seeds, or splits when ``task.split_seed`` is swept), with each
+    run's item-bootstrap replicates when every run has them."""
+    key = f"test_{metric}"
+    entries = [(split_key(r), seed_key(r), r.data.metrics[key], reps.get(r.info.run_id, {}).get(metric))
+               for r in row.runs if key in r.data.metrics]
+    return stats.units(entries, unit_of_split=by_split)
+
+
+def _samples(report: Report, reps: dict) -> None:
+    for row in report.rows:
+        for m in report.metrics:
+            report.samples[(row.label, m)] = sample(row, m, reps, report.by_split)
+
+
 def pair(report: Report, a: str, b: str, metric: str) -> stats.Difference:
-    """Row ``a`` minus row ``b`` on ``metric``, as the report compares a row with the best (seeds paired, plus
-    the paired bootstrap over test items); no multiplicity adjustment (one pre-stated comparison)."""
-    ra, rb = report.row(a), report.row(b)
-    rep_a, rep_b = (_row_replicates(r, metric, report.replicates) for r in (ra, rb))
-    item_diffs = rep_a - rep_b if rep_a is not None and rep_b is not None else None
-    return stats.compare(ra.values(metric), rb.values(metric), item_diffs)
+    """Row ``a`` minus row ``b`` on ``metric``, by the report's variance model (seeds or splits paired, plus the
+    test items they share); no multiplicity adjustment: for one comparison stated before the runs."""
+    return stats.compare(report.samples[(a, metric)], report.samples[(b, metric)])
 
 
 def _cells(report: Report, reps: dict) -> None:
@@ -192,6 +228,10 @@ def _cells(report: Report, reps: dict) -> None:
 
 
 def _flags(report: Report, uri: str, preds: dict, names) -> None:
+    histories = {}
+    if report.objective:
+        for row in report.rows:
+            histories[row.label] = list(_histories(uri, row.runs, f"eval_{report.objective}").values())
     for row in report.rows:
         reasons = []
         bad = [(r, why) for r in row.runs if r.info.run_id in preds
@@ -202,24 +242,21 @@ def _flags(report: Report, uri: str, preds: dict, names) -> None:
         elif report.suite == "regression" and any(
                 not math.isfinite(r.data.metrics.get("test_pearson", 0.0)) for r in row.runs):
             reasons.append("degenerate: constant predictions (test pearson undefined)")
-        if report.objective:
-            hist = _histories(uri, row.runs, f"eval_{report.objective}")
-            why = rules.not_converged(list(hist.values()), greater_is_better(report.objective))
+        if row.label in histories:
+            why = rules.not_converged(histories[row.label], greater_is_better(report.objective),
+                                      rows=len(report.rows))
             if why:
                 reasons.append(f"not converged: {why}")
         if reasons:
             report.flags[row.label] = reasons
-    stds = {}
-    for row in report.rows:
-        values = list(row.values(report.objective).values())
-        if len(values) >= 2:
-            stds[row.label] = statistics.stdev(values)
-    for label, why in rules.seeds_disagree(stds).items():
-        report.flags.setdefault(label, []).append(why)
+    values = {row.label: list(row.values(report.objective).values()) for row in report.rows}
+    for label, why in rules.seeds_disagree(values).items():
+        report.info.setdefault(label, []).append(why)
 
 
-def _rank_and_compare(report: Report, reps: dict) -> None:
-    pending = []
+def _rank_and_compare(report: Report) -> None:
+    """Rank every column; compare with the best on the declared metrics only (simultaneous intervals over all
+    pairs of the rows compared and every declared metric)."""
     for m in report.metrics:
         up = greater_is_better(m)
         scored = [row for row in report.rows if math.isfinite(report.cells[(row.label, m)].mean)]
@@ -230,17 +267,12 @@ def _rank_and_compare(report: Report, reps: dict) -> None:
         ok = sorted((r for r in scored if r.label not in report.flags), key=key)
         flagged = sorted((r for r in scored if r.label in report.flags), key=key)
         report.ranking[m] = [r.label for r in ok + flagged]
-        report.best_rows[m] = ok[0].label if ok else None
-        if not ok:
+        if m not in report.declared:
+            report.best_rows[m] = ok[0].label if ok else None  # descriptive: the top of the column
             continue
-        best = ok[0]
-        best_rep = _row_replicates(best, m, reps)
-        for row in scored:
-            if row is best:
-                continue
-            rep = _row_replicates(row, m, reps)
-            item_diffs = rep - best_rep if rep is not None and best_rep is not None else None
-            diff = stats.compare(row.values(m), best.values(m), item_diffs)
-            report.comparisons[(row.label, m)] = diff
-            pending.append(diff)
-    stats.adjust(pending)
+        verdicts = stats.compare_with_best({r.label: report.samples[(r.label, m)] for r in ok}, up,
+                                           metrics=len(report.declared))
+        report.verdicts[m] = verdicts
+        report.best_rows[m] = verdicts.best
+        for label, diff in verdicts.differences.items():
+            report.comparisons[(label, m)] = diff

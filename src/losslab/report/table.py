@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 
 from losslab.metrics import greater_is_better
+from losslab.report import flags as rules
 from losslab.report import stats
 from losslab.report.build import TUNED, VALIDATION, Report
 from losslab.report.rows import SEED_KEYS
 
-VERSION = 2  # printed in every report.md: the committed studies say which report built them
+VERSION = 3  # printed in every report.md: the committed studies say which report built them
 
 _FLAG_SHORT = {"degenerate": "degenerate", "not converged": "not converged", "seeds disagree": "seeds disagree"}
 
@@ -46,7 +47,7 @@ def cell(report: Report, label: str, metric: str, markdown: bool = True) -> str:
         if _interval(c.seed_low, c.seed_high):
             parts.append(f"s {_interval(c.seed_low, c.seed_high)}")
         if _interval(c.test_low, c.test_high):
-            parts.append(f"t {_interval(c.test_low, c.test_high)}")
+            parts.append(f"t {_interval(c.test_low, c.test_high)}" + (" (1 seed: test-sample only)" if c.n == 1 else ""))
         return "<br>".join(parts)
     text = f"{_f(c.mean)}{'*' if best else ''}"
     for tag, lo, hi in (("s", c.seed_low, c.seed_high), ("t", c.test_low, c.test_high)):
@@ -81,32 +82,53 @@ def table(report: Report, markdown: bool = True) -> str:
     head += [f"{m} {arrow(m)}" for m in report.metrics]
     lines = [head]
     for row in report.rows:
-        lines.append([row.label, str(row.seeds()), flag_words(report, row.label) or "–",
+        words = flag_words(report, row.label)
+        if row.label in report.info:
+            words = ", ".join(w for w in (words, "(seeds disagree)") if w)
+        lines.append([row.label, str(row.seeds()), words or "–",
                       _validation_cell(report, row.label, markdown)]
                      + [cell(report, row.label, m, markdown) for m in report.metrics])
     return _render(lines, markdown)
 
 
+def verdict(report: Report, label: str, metric: str) -> str:
+    """best / best (tied) / tie / worse on a declared metric; why a row is not compared otherwise."""
+    v = report.verdicts.get(metric)
+    if v is None:
+        return "–"
+    if label in report.flags:
+        return "not compared (flagged)"
+    if label not in v.compared:
+        return "not compared (1 seed)" if report.cells[(label, metric)].n == 1 else "not compared"
+    return v.verdict(label, greater_is_better(metric))
+
+
 def difference(report: Report, label: str, metric: str, markdown: bool = True) -> str:
-    if report.best(metric) == label:
-        return "best"
+    said = verdict(report, label, metric)
+    if said.startswith("best") or said.startswith("not compared") or said == "–":
+        return said
     d = report.comparisons.get((label, metric))
     if d is None:
         return "–"
     p = "–" if d.p_adjusted is None else f"{d.p_adjusted:.3f}"
-    verdict = "tie" if d.tie() else ("better" if (d.diff > 0) == greater_is_better(metric) else "worse")
     sep = "<br>" if markdown else " "
     interval = _interval(d.low, d.high)
-    return f"{d.diff:+.4f}{sep}{interval + sep if interval else ''}p={p} {verdict}"
+    return f"{d.diff:+.4f}{sep}{interval + sep if interval else ''}p={p} {said}"
 
 
 def comparisons(report: Report, markdown: bool = True) -> str:
-    """Each row minus the best row of each column: the difference, its 95% interval, the Holm-adjusted p, and
-    the verdict (tie when the interval covers zero or the adjusted p is ≥ 0.05)."""
-    lines = [["loss"] + [f"{m} {arrow(m)}" for m in report.metrics]]
+    """Each row minus the best row of each declared metric: the difference, its simultaneous interval, the
+    adjusted p (the same test: p < 0.05 exactly when the interval excludes 0), and the verdict."""
+    lines = [["loss"] + [f"{m} {arrow(m)}" for m in report.declared]]
     for row in report.rows:
-        lines.append([row.label] + [difference(report, row.label, m, markdown) for m in report.metrics])
+        lines.append([row.label] + [difference(report, row.label, m, markdown) for m in report.declared])
     return _render(lines, markdown)
+
+
+def _said(report: Report, label: str, o: str) -> str:
+    d = report.comparisons[(label, o)]
+    p = "" if d.p_adjusted is None else f", adjusted p = {d.p_adjusted:.3f}"
+    return f"`{label}` ({d.diff:+.4f}{' ' + _interval(d.low, d.high) if _interval(d.low, d.high) else ''}{p})"
 
 
 def answer(report: Report) -> str:
@@ -114,32 +136,37 @@ def answer(report: Report) -> str:
     o = report.objective
     if not report.rows:
         return "No job finished: nothing to rank."
+    v = report.verdicts.get(o)
     best = report.best(o)
-    if best is None:
+    unflagged = [r.label for r in report.rows if r.label not in report.flags]
+    if not unflagged:
         why = "; ".join(f"`{label}`: {'; '.join(reasons)}" for label, reasons in report.flags.items())
         return f"No row can be ranked on {o}: every row is flagged ({why})."
-    c = report.cells[(best, o)]
-    seed = f", 95% seed interval {_interval(c.seed_low, c.seed_high)}" if _interval(c.seed_low, c.seed_high) else ""
-    text = f"`{best}` has the best {o} ({_f(c.mean)}{seed})"
-    others = [r.label for r in report.rows if r.label != best and (r.label, o) in report.comparisons
-              and r.label not in report.flags]
-    ties = [r for r in others if report.comparisons[(r, o)].tie()]
-    beats = [r for r in others if r not in ties and report.comparisons[(r, o)].diff * (1 if greater_is_better(o) else -1) < 0]
-
-    def said(label):
-        d = report.comparisons[(label, o)]
-        p = "" if d.p_adjusted is None else f", adjusted p = {d.p_adjusted:.3f}"
-        return f"`{label}` ({d.diff:+.4f}{' ' + _interval(d.low, d.high) if _interval(d.low, d.high) else ''}{p})"
-
+    if best is None:
+        top = report.ranking.get(o, [None])[0]
+        c = report.cells.get((top, o)) if top else None
+        seen = (f" `{top}` has the highest {o} ({_f(c.mean)}"
+                + (f", test-sample interval {_interval(c.test_low, c.test_high)}" if c and _interval(c.test_low, c.test_high) else "")
+                + ")," if c else "")
+        return (f"One seed per row:{seen} but no difference can be claimed: the seed-to-seed spread cannot be "
+                f"measured from one run. Run two or more seeds (seed=1,2,3).")
+    mean, lo, hi, how = stats.mean_interval(report.samples[(best, o)])
+    text = f"`{best}` has the best {o} ({_f(mean)}" + (f", 95% interval {_interval(lo, hi)} over {how}" if _interval(lo, hi) else "") + ")"
+    others = [label for label in v.compared if label != best]
+    worse = [r for r in others if v.verdict(r, greater_is_better(o)) == "worse"]
+    ties = [r for r in others if r not in worse]
     if not others:
         text += "; no other row to compare it with."
-    elif ties and not beats:
-        text += f", but it cannot be told apart from {', '.join(said(t) for t in ties)}: no winner at this budget."
+    elif ties and not worse:
+        text += f", but it cannot be told apart from {', '.join(_said(report, t, o) for t in ties)}: no winner at this budget."
     elif ties:
-        text += (f": it beats {', '.join(said(b) for b in beats)}, and cannot be told apart from "
-                 f"{', '.join(said(t) for t in ties)}.")
+        text += (f": it beats {', '.join(_said(report, b, o) for b in worse)}, and cannot be told apart from "
+                 f"{', '.join(_said(report, t, o) for t in ties)}.")
     else:
-        text += f": it beats every other row ({', '.join(said(b) for b in beats)})."
+        text += f": it beats every other row ({', '.join(_said(report, b, o) for b in worse)})."
+    single = [r.label for r in report.rows if r.label not in report.flags and r.label not in v.compared]
+    if single:
+        text += " Not compared (1 seed): " + ", ".join(f"`{label}`" for label in single) + "."
     if report.flags:
         text += " Not ranked: " + "; ".join(f"`{label}` ({flag_words(report, label)})" for label in report.flags) + "."
     return text
@@ -219,33 +246,48 @@ def statistics_note(report: Report) -> str:
     tuned = (f" `{TUNED}macro_f1` / `{TUNED}micro_f1`: each label's threshold chosen on validation (best F1 "
              "there) and applied to test; `macro_ap` and `lrap` need no threshold." if any(
                  m.startswith(TUNED) for m in report.metrics) else "")
+    unit = "split (the mean over its seeds; `task.split_seed` is swept)" if report.by_split else "seed"
+    declared = ", ".join(f"`{m}`" for m in report.declared) or "none"
+    pairs = {m: v.pairs for m, v in report.verdicts.items()}
+    level = next((v.level for v in report.verdicts.values() if v.pairs), None)
+    simultaneous = (f" Each interval is at level {100 * level:.3g}%: Bonferroni over every pair of compared rows "
+                    f"({', '.join(f'{n} for `{m}`' for m, n in pairs.items())}) × {len(report.declared)} declared "
+                    "metric(s), so all of them hold at once with probability ≥ 95% whichever row comes out best"
+                    if level else "")
     return (
+        f"**The question.** Declared metrics (verdicts): {declared}; the other columns are descriptive (no "
+        "verdict). Declare more with `report.metrics=[...]` before the runs.\n\n"
         "**How to read it.** Each cell: the mean over seeds, `s` its 95% t-interval over seeds (training "
-        f"randomness{' and the split' if 'split_seed' in _seeds(report) else ''}), `t` the 95% percentile interval "
+        f"randomness{' and the split' if report.by_split else ''}), `t` the 95% percentile interval "
         f"of the same mean under {items}. The validation column is the objective of the tested (best) checkpoint "
-        "on validation. Each row is compared with the best row of each column (the best among rows without a "
-        "flag): the difference of the means, a 95% interval combining the seed part (paired over the seeds "
-        "both ran, Welch otherwise) and the test-item part (paired bootstrap), a t-based p-value "
-        "(exact sign-flip / permutation test when every seed differs by the same amount), and Holm's adjustment "
-        f"over every comparison shown ({sum(1 for _ in report.comparisons)}). *tie*: the interval covers zero or "
-        f"the adjusted p ≥ {stats.ALPHA}. Losses' own values (`eval_loss`) are never compared." + tuned + "\n\n"
-        "**Flags** (a flagged row is shown, compared, and never marked best): *degenerate*: one prediction for "
-        "every item, a class or label predicted for all or none of the items, a class that is ≥ 10% of the test "
-        "items never predicted, or accuracy no better than the majority class (NER: no entity right and token "
-        "accuracy no better than tagging all O); *not converged*: its last evaluation is still a new best: "
-        "the validation objective's last value beats its best earlier value (mean over seeds) by more than its "
-        "std over seeds (1% with one seed); *seeds disagree*: its std over seeds of the test objective is more than "
-        "3× the other rows' median.\n\n"
-        "**Why these tools.** SciPy's t, sign-flip and permutation tests (`scipy.stats.t`, `permutation_test`) for "
-        "the seeds; our own vectorized bootstrap for the items, because `scipy.stats.bootstrap` resamples each "
-        "sample independently and cannot give every run the same resampled items (tests check it against the "
-        "metric suites); Holm (family-wise error) rather than `scipy.stats.false_discovery_control` "
-        "(Benjamini–Hochberg, false discovery rate) because each cell's claim \"this row is worse than the best\" "
-        "should hold on its own. Not used: `rliable` (stratified bootstrap and IQM across many tasks; a sweep here "
-        "is one task, and it pulls `arch` and `seaborn`); `deepsig`'s almost stochastic order (Dror et al. 2019; it installs "
-        "cleanly) compares two rows' score distributions over seeds only: it has no place for the test-set "
-        "sampling that the item bootstrap measures, and with 3–5 seeds per row its verdict rests on the same few "
-        "numbers as the seed interval."
+        f"on validation. The replicate unit is the {unit}. Each compared row (unflagged, two or more units) is "
+        "compared with the best row of each declared metric: the difference of the means, a simultaneous "
+        "interval whose variance is the units' (paired over the units both ran, Welch otherwise) plus the "
+        "test-sample noise the units share (the covariance of different seeds' bootstrap replicates, so the "
+        "seed × item part is not counted twice), t degrees of freedom by Welch–Satterthwaite, and the same "
+        f"test's Bonferroni-adjusted p.{simultaneous}. *worse*: the interval excludes 0 (⟺ adjusted p < "
+        f"{stats.ALPHA}); *tie* otherwise; *best (tied)*: the best mean, tied with at least one row. A row with "
+        "one seed gets no p-value and no verdict: its cell shows the test-sample interval alone. Losses' own "
+        "values (`eval_loss`) are never compared." + tuned + "\n\n"
+        "**Flags** (a flagged row is shown, never compared or marked best): *degenerate*: the predictions' spread "
+        "under 1% of the labels' (regression), one class for every item or a mean per-class recall within two "
+        "standard errors of chance (classification), a label on for all or none of the items (multi-label), no "
+        "entity right (NER); *not converged*: the validation objective still rises over its last "
+        f"{rules.WINDOW} evaluations (the seeds' least-squares slopes significantly positive, one-sided t-test at "
+        "0.05 / rows). *Seeds disagree* is informative only: a row whose variance over seeds exceeds the other "
+        "rows' pooled variance (one-sided F-test at 0.05 / rows) is still compared, on its own spread.\n\n"
+        "**Why these tools.** Comparing with a best row that the data chose is one of all pairwise comparisons "
+        "(Holm's guarantee covers a fixed family only), so the intervals are simultaneous over all pairs "
+        "(Bonferroni; Tukey's studentized range assumes equal variances, and its per-pair form, Games–Howell, "
+        "gave 10–45% false *worse* with 3 seeds in `tests/test_report_calibration.py`). The seed × item variance "
+        "decomposition follows Bouthillier et al. (MLSys 2021) and Owen (2007). SciPy's t, F, sign-flip and "
+        "permutation tests (`scipy.stats`); our own vectorized bootstrap gives every run the same resampled "
+        "items (as `scipy.stats.bootstrap(paired=True)` does for arrays of equal length) and reuses one draw for "
+        "every metric of the suite (tests check it against the suites). The decision rules' error rates are "
+        "measured by simulation against known truth in `tests/test_report_calibration.py`. Not used: `rliable` "
+        "(stratified bootstrap across many tasks; a sweep is one task); `deepsig`'s almost stochastic order "
+        "(Dror et al. 2019) compares score distributions over seeds only, with no place for the test-set "
+        "sampling."
     )
 
 
@@ -277,14 +319,16 @@ def markdown(report: Report, uri: str) -> str:
         "",
         "## Against the best row",
         "",
-        "Each row minus the best row of the column: difference, 95% interval, Holm-adjusted p, verdict.",
+        "Each compared row minus the best row, on the declared metrics: difference, simultaneous interval, "
+        "adjusted p, verdict (the interval and the p are the same test).",
         "",
         comparisons(report),
         "",
     ]
-    if report.flags:
+    if report.flags or report.info:
         lines += ["## Flags", ""]
-        lines += [f"- `{label}`: {'; '.join(reasons)}" for label, reasons in report.flags.items()]
+        lines += [f"- `{label}` (not ranked): {'; '.join(reasons)}" for label, reasons in report.flags.items()]
+        lines += [f"- `{label}` (informative): {'; '.join(reasons)}" for label, reasons in report.info.items()]
         lines.append("")
     lines += [statistics_note(report), ""]
     lines += [f"- {note}" for note in report.notes] + ([""] if report.notes else [])

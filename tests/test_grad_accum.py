@@ -57,6 +57,7 @@ CASES = [(o, k) for o, k in ALL_CASES if k in TASK_OF_KIND]  # kinds that have a
 @pytest.mark.slow  # one real Trainer step per case, twice
 @pytest.mark.parametrize("loss_name,kind", CASES)
 def test_update_is_invariant_to_accumulation(loss_name, kind, tmp_path):
+    _skip_if_not_a_sum_over_items(instantiate(compose([f"loss={loss_name}"]).loss), loss_name)
     task = TASK_OF_KIND[kind]
     full, logged_full = one_step(task, loss_name, 16, 1, tmp_path)
     accum, logged_accum = one_step(task, loss_name, 4, 4, tmp_path)
@@ -71,6 +72,13 @@ def test_update_is_invariant_to_accumulation(loss_name, kind, tmp_path):
     for name in full:
         torch.testing.assert_close(accum[name], full[name], atol=atol, rtol=0, msg=f"{loss_name}: {name}")
     assert logged_accum == pytest.approx(logged_full, rel=1e-5)
+
+
+def _skip_if_not_a_sum_over_items(loss, loss_name):
+    """``dice_batch`` (a dice over each micro-batch) is not invariant by design; tests/test_loss_fixes.py checks
+    that accumulation gives what its docstring says (the item-weighted mean of the micro-batches' dice)."""
+    if not getattr(loss, "exact_under_accumulation", True):
+        pytest.skip(f"loss={loss_name} declares exact_under_accumulation=False (tested in test_loss_fixes.py)")
 
 
 # ------------------------------------------------------------------ every loss, on tensors
@@ -112,6 +120,7 @@ TENSOR_CASES = [(o, k) for o, k in ALL_CASES if o != "default"]
 def test_every_loss_is_invariant_to_accumulation_on_tensors(loss_name, kind):
     g = torch.Generator().manual_seed(0)
     loss = instantiate(compose([f"loss={loss_name}"]).loss)
+    _skip_if_not_a_sum_over_items(loss, loss_name)
     labels = LABELS[kind](g)
     if getattr(loss, "needs_train_labels", False):
         loss.fit(labels.numpy())

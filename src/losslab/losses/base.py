@@ -55,6 +55,9 @@ class Loss(nn.Module):
     paper: ClassVar[str] = ""
     #: what the tests check it against, for docs/losses.md
     reference: ClassVar[str] = ""
+    #: False for a loss that is not a sum over items (``Dice(reduction="batch")``): gradient accumulation and
+    #: data parallelism do not give the large batch's gradient; its docstring says what they give instead
+    exact_under_accumulation: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,6 +88,23 @@ class Loss(nn.Module):
         return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
+def fit_to_train(loss, train_labels, num_classes: int | None = None) -> dict[str, float]:
+    """``loss.fit(train_labels)`` for a loss that ``needs_train_labels`` (else ``{}``), passing the task's class
+    count as ``num_classes`` when there is one and the loss's ``fit`` takes it (a user's ``fit`` may not)."""
+    import inspect
+
+    if not getattr(loss, "needs_train_labels", False):
+        return {}
+    if num_classes is not None:
+        try:
+            takes = "num_classes" in inspect.signature(loss.fit).parameters
+        except (TypeError, ValueError):
+            takes = False
+        if takes:
+            return loss.fit(train_labels, num_classes=int(num_classes))
+    return loss.fit(train_labels)
+
+
 def weights_option(value, what: str):
     """A per-class (or per-label) weight option: None, ``"balanced"`` (fitted on the training split later),
     or a list of floats."""
@@ -95,8 +115,26 @@ def weights_option(value, what: str):
     return [float(w) for w in value]
 
 
-def class_weights_balanced(counts) -> list[float]:
-    """sklearn's 'balanced' weights: n_items / (n_classes * count_c); a class never seen gets weight 0."""
+def class_weights_balanced(counts, num_classes: int | None = None) -> list[float]:
+    """'balanced' class weights from the training split's class counts, one per class id ``0..C-1``.
+
+    A class present in training gets sklearn's ``compute_class_weight('balanced')`` over the present classes,
+    ``n / (k · count_c)`` with ``k`` the number of *present* classes: its mean over the training items is then
+    exactly 1 (Σ_c count_c · n / (k · count_c) / n = 1), so a weighted loss keeps the scale of the unweighted
+    one. A class absent from training (sklearn's formula is undefined there: count 0) gets the mean weight of
+    the present classes, so a class seen only in validation or test is not ignored; having no training item,
+    it does not move that mean of 1. ``num_classes`` (the task's class count) sets ``C``; without it ``C`` is
+    ``len(counts)``. No training item at all: every weight is 1.
+    """
     counts = [float(c) for c in counts]
-    n, k = sum(counts), len(counts)
-    return [n / (k * c) if c > 0 else 0.0 for c in counts]
+    if num_classes is not None:
+        if int(num_classes) < len(counts) and any(c > 0 for c in counts[int(num_classes):]):
+            raise ValueError(f"balanced class weights: a training label is >= the class count {num_classes}")
+        counts = (counts + [0.0] * int(num_classes))[: int(num_classes)]
+    present = [c for c in counts if c > 0]
+    if not present:
+        return [1.0] * len(counts)
+    n, k = sum(present), len(present)
+    weights = [n / (k * c) if c > 0 else None for c in counts]
+    fill = sum(w for w in weights if w is not None) / k
+    return [fill if w is None else w for w in weights]

@@ -112,24 +112,41 @@ class SoftCrossEntropy(Loss):
 
 
 class _ClassWeighted(Loss):
-    """Shared by losses whose ``weights`` may be a list or ``balanced`` (from the training split's counts)."""
+    """Shared by losses whose ``weights`` may be a list or ``balanced`` (from the training split's counts).
+
+    ``balanced``: see :func:`losslab.losses.base.class_weights_balanced` (sklearn's weights over the classes
+    present in training, mean 1 over the training items; an absent class gets the present classes' mean).
+    """
 
     def __init__(self, weights: Sequence[float] | str | None = None):
         super().__init__()
         self.weights = weights_option(weights, "weights")
+        self._absent_weight: float | None = None  # set by fit: the weight of a class training never showed
 
     @property
     def needs_train_labels(self) -> bool:
         return self.weights == "balanced"
 
-    def fit(self, train_labels) -> dict[str, float]:
-        """Compute ``balanced`` weights from the training split's class ids; return them for the logs."""
+    def fit(self, train_labels, num_classes: int | None = None) -> dict[str, float]:
+        """Compute ``balanced`` weights from the training split's class ids; return them for the logs.
+
+        ``num_classes`` is the task's class count (``task.num_labels``): with it, classes above the highest id
+        seen in training get weights too. Without it, the weights cover ``0..max id seen``, and a forward pass
+        whose logits have more columns gives each missing class the absent-class weight: the same weights
+        ``num_classes`` would have given (a class with no training item does not change the others').
+        """
         import numpy as np
 
         rows = [np.ravel(r) for r in train_labels]  # class ids, or one list of ids per sequence (token tasks)
         y = np.concatenate(rows) if rows else np.zeros(0, dtype=int)
         y = y[y != IGNORE_INDEX].astype(int)
-        self.weights = class_weights_balanced(np.bincount(y))
+        if (y < 0).any():
+            raise ValueError(f"balanced class weights: negative class id {int(y.min())} in the training labels")
+        counts = np.bincount(y, minlength=int(num_classes or 0))
+        self.weights = class_weights_balanced(counts, num_classes)
+        present = counts[: len(self.weights)] > 0
+        w = np.asarray(self.weights)
+        self._absent_weight = float(w[present].mean()) if present.any() else 1.0
         return {f"class_weight.{c}": w for c, w in enumerate(self.weights)}
 
     def weight_tensor(self, z: torch.Tensor) -> torch.Tensor | None:
@@ -137,9 +154,12 @@ class _ClassWeighted(Loss):
             return None
         if isinstance(self.weights, str):
             raise RuntimeError("weights='balanced' were never computed: call fit(train_labels) first")
-        if len(self.weights) != z.size(-1):
-            raise ValueError(f"{len(self.weights)} class weights for {z.size(-1)} classes")
-        return torch.tensor(self.weights, dtype=z.dtype, device=z.device)
+        weights = self.weights
+        if self._absent_weight is not None and len(weights) < z.size(-1):  # fitted without num_classes
+            weights = weights + [self._absent_weight] * (z.size(-1) - len(weights))
+        if len(weights) != z.size(-1):
+            raise ValueError(f"{len(weights)} class weights for {z.size(-1)} classes")
+        return torch.tensor(weights, dtype=z.dtype, device=z.device)
 
 
 class WeightedCrossEntropy(_ClassWeighted):
@@ -148,7 +168,8 @@ class WeightedCrossEntropy(_ClassWeighted):
     torch's ``cross_entropy(weight=w)`` mean divides by Σ w_y of the batch; that divisor changes from
     micro-batch to micro-batch and breaks gradient-accumulation invariance, so losslab divides by the number
     of items, as the Trainer counts them. With ``balanced`` weights the mean weight over the training set
-    is 1, so the loss keeps the scale of plain cross-entropy.
+    is 1 (also when a class is absent from training: it gets the present classes' mean weight), so the loss
+    keeps the scale of plain cross-entropy.
     """
 
     task_kinds = KINDS
@@ -279,33 +300,133 @@ class SquaredHinge(Hinge):
     reference = "sklearn.metrics.hinge_loss per item, squared; NumPy closed form"
 
 
-class Dice(Loss):
-    """Self-adjusting dice loss for imbalanced classification, per item over the one-hot target.
+def log_p_and_log_1m_p(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log p_c`` and ``log(1 − p_c)`` of ``p = softmax(z)``, both finite, with finite gradients, at any margin.
 
-    With alpha = 1 every term depends on p through (1 − p)·p, whose slope vanishes at p = 0.5: a fresh binary
-    head (p ≈ 0.5 everywhere) gets almost no gradient at first. Measured on the tiny BERT, one SGD step on 16
-    sentiment rows: largest parameter change 7.8e-6 against 0.126 for cross-entropy (~16,000× smaller).
-    Lower alpha, or add cross-entropy through ``composite``.
+    ``log(1 − p_c)`` is the log-sum-exp of the *other* classes' logits minus that of all the logits: no
+    ``1 − p``, which rounds to 0 in fp32 once a softmax saturates (a margin of ~17), where ``(1 − p)^α`` with
+    α < 1 has an infinite slope and its gradient turns NaN. ``z`` is ``(items, C)`` with ``C >= 2``; it builds
+    an ``(items, C, C)`` tensor, fine for the few classes of a classification head.
+    """
+    eye = torch.eye(z.size(-1), dtype=torch.bool, device=z.device)
+    others = z.unsqueeze(1).masked_fill(eye, float("-inf"))  # row c: the logits of every class but c
+    lse = torch.logsumexp(z, dim=-1, keepdim=True)
+    return z - lse, (torch.logsumexp(others, dim=-1) - lse).clamp_max(0.0)
+
+
+DICE_ITEM_FORMULA = "mean_c [1 − (2(1 − p_c)^α p_c t_c + γ) / ((1 − p_c)^α p_c + t_c + γ)]"
+DICE_BATCH_FORMULA = ("mean_c [1 − (2 Σ_i w_ic t_ic + γ) / (Σ_i w_ic² + Σ_i t_ic + γ)],  w = (1 − p)^α p, "
+                      "Σ_i over a micro-batch's items; × its items / num_items_in_batch")
+
+
+class Dice(Loss):
+    """Self-adjusting dice loss for imbalanced classification (Li et al., ACL 2020), over the one-hot target.
+
+    ``w_c = (1 − p_c)^α · p_c`` with ``p = softmax(z)``, ``t`` the one-hot target, ``γ`` the smoothing term
+    (the authors' code calls it ``smooth``: ``Dice(smooth=...)`` is accepted as another name for ``gamma``).
+    ``(1 − p)^α`` is computed as ``exp(α · log(1 − p))`` with ``log(1 − p)`` from the other classes' logits
+    (:func:`log_p_and_log_1m_p`), so the loss and its gradient stay finite for every α > 0 at any margin
+    (before, α < 1 gave a NaN gradient from a margin of 17 in fp32). It equals the naive formula wherever that
+    one is accurate; in fp32 the naive value stays finite but is wrong once 1 − p rounds to 0 (0^α = 0
+    instead of ~e^(−α·margin): at α = 0.01, margin 17, 1/6 instead of 0.0176 for the item).
+
+    ``reduction="item"`` (the default; an item is a token for token tasks), per item::
+
+        mean_c [1 − (2 w_c t_c + γ) / (D(w_c) + t_c + γ)],   D(w) = w  (or w² with square_denominator)
+
+    With α = 1 it is not monotone in p: every term depends on p through (1 − p)·p, which is 0 both at p = 1
+    and at p = 0, so a confident right tag and a confident wrong tag score the same (γ = 1: 1/(2C) per item,
+    the true class's term 1/2, the others' 0), and the true class's term is lowest at p_y = 0.5. Its slope
+    also vanishes at p = 0.5: a fresh binary head (p ≈ 0.5 everywhere) gets almost no gradient at first.
+    Measured on the tiny BERT, one SGD step on 16 sentiment rows: largest parameter change 7.8e-6 against
+    0.126 for cross-entropy (~16,000× smaller). Lower alpha, use the batch form, or add cross-entropy through
+    ``composite``.
+
+    ``reduction="batch"`` (``loss=dice_batch``: α = 0.01, γ = 1, ``square_denominator=True``, as the authors'
+    NER scripts), sums over the items i of the batch in numerator and denominator, per class, then averages
+    the classes::
+
+        D_batch = mean_c [1 − (2 Σ_i w_ic t_ic + γ) / (Σ_i D(w_ic) + Σ_i t_ic + γ)]
+
+    It follows ``DiceLoss._compute_dice_loss`` of ShannonAI/dice_loss_for_NLP (``loss/dice_loss.py``, read at
+    commit d437bb9) with ``ohem_ratio=0`` and no mask, as ``tasks/mrc_ner/train.py`` calls it for the NER
+    scripts (``scripts/ner_*/bert_dice.sh``: ``--dice_alpha 0.01 --dice_smooth 1 --dice_square``,
+    ``index_label_position=False``). Their NER model is MRC-style: one sigmoid logit per token (start /
+    end), and ``_binary_class`` sums over every position of the batch -- *including padding*, since no mask
+    is passed -- for that single positive class. losslab's form differs in three stated ways: a softmax over
+    C classes with one batch-level dice per class, averaged (with C = 2 it is the mean of the authors' binary
+    dice on ``z₁ − z₀`` with target t and on ``z₀ − z₁`` with target 1 − t); positions labelled -100 are
+    left out; ``t² = t``. Their multi-class softmax path (``index_label_position=True``) is per item, not
+    per batch: with ``square_denominator`` it is C × losslab's ``reduction="item", square_denominator=True``
+    (they sum the classes); without it, its denominator sums over the whole batch while its numerator is per
+    item, which losslab does not reproduce. Not checked: whether the paper's reported NER runs used exactly
+    this released code.
+
+    Normalization (``losses/base.py``): a batch-level dice is not a sum over items, so a micro-batch of n
+    kept items contributes ``n · D_batch(micro-batch) / num_items_in_batch``. Without accumulation (and in
+    evaluation) that is exactly ``D_batch`` of the batch. Under gradient accumulation (or data parallelism)
+    the step's loss is the item-weighted mean of the micro-batches' dice, each computed over its own items
+    only: it is *not* the dice of the whole step's batch, and unlike every other losslab loss it changes
+    with the micro-batch size (so keep ``per_device_train_batch_size`` fixed when comparing runs).
     """
 
     task_kinds = KINDS
-    formula = "mean_c [1 − (2(1 − p_c)^α p_c t_c + γ) / ((1 − p_c)^α p_c + t_c + γ)]"
+    formula = DICE_ITEM_FORMULA
     paper = "Li et al., ACL 2020 (Dice Loss for Data-imbalanced NLP Tasks)"
-    reference = "NumPy closed form"
+    reference = ("NumPy closed form; float64 at margins 0–100 (finite gradient); the authors' DiceLoss formulas "
+                 "(ShannonAI/dice_loss_for_NLP)")
 
-    def __init__(self, alpha: float = 1.0, gamma: float = 1.0):
+    def __init__(self, alpha: float = 1.0, gamma: float = 1.0, reduction: str = "item",
+                 square_denominator: bool = False, smooth: float | None = None):
         super().__init__()
+        if smooth is not None:
+            if gamma != 1.0 and float(gamma) != float(smooth):
+                raise ValueError(f"dice: smooth is another name for gamma; got gamma={gamma} and smooth={smooth}")
+            gamma = smooth
+        if not alpha > 0:
+            raise ValueError(f"dice: alpha must be > 0, got {alpha}")
+        if gamma < 0:
+            raise ValueError(f"dice: gamma (smooth) must be >= 0, got {gamma}")
+        if reduction not in ("item", "batch"):
+            raise ValueError(f"dice: reduction must be 'item' (per item/token) or 'batch', got {reduction!r}")
         self.alpha = float(alpha)
         self.gamma = float(gamma)
+        self.reduction = reduction
+        self.square_denominator = bool(square_denominator)
+
+    @property
+    def exact_under_accumulation(self) -> bool:  # see Loss; the batch form is the one loss that is not
+        return self.reduction != "batch"
+
+    @classmethod
+    def formula_for(cls, params) -> str:
+        """The formula docs/losses.md shows for a config's parameters."""
+        square = bool(params.get("square_denominator"))
+        if params.get("reduction") == "batch":
+            return DICE_BATCH_FORMULA if square else DICE_BATCH_FORMULA.replace("w_ic²", "w_ic")
+        return DICE_ITEM_FORMULA.replace("((1 − p_c)^α p_c + t_c", "((1 − p_c)^{2α} p_c² + t_c") if square \
+            else DICE_ITEM_FORMULA
 
     def sum_and_count(self, logits, labels):
         z, y = flatten(logits, labels)
         keep = y != IGNORE_INDEX
-        p = F.softmax(z[keep], dim=-1)
-        t = F.one_hot(y[keep], z.size(-1)).float()
-        pw = (1.0 - p) ** self.alpha * p
-        dsc = 1.0 - (2.0 * pw * t + self.gamma) / (pw + t + self.gamma)
-        return dsc.mean(-1).sum(), keep.sum()
+        n = keep.sum()
+        if z.size(-1) < 2:
+            raise ValueError(f"dice: needs at least 2 classes (logits with C >= 2 columns), got {z.size(-1)}")
+        if not keep.any():
+            return z.sum() * 0.0, n
+        logp, log1m = log_p_and_log_1m_p(z[keep])
+        w = torch.exp(self.alpha * log1m + logp)  # (1 − p)^α · p
+        t = F.one_hot(y[keep], z.size(-1)).to(w.dtype)
+        wd = w * w if self.square_denominator else w
+        tiny = torch.finfo(w.dtype).tiny  # only γ = 0 with an empty denominator reaches it: 0/tiny = 0
+        if self.reduction == "item":
+            dsc = 1.0 - (2.0 * w * t + self.gamma) / (wd + t + self.gamma).clamp_min(tiny)
+            return dsc.mean(-1).sum(), n
+        numerator = 2.0 * (w * t).sum(0) + self.gamma
+        denominator = wd.sum(0) + t.sum(0) + self.gamma
+        dice = (1.0 - numerator / denominator.clamp_min(tiny)).mean()
+        return dice * n, n
 
 
 class Square(Loss):

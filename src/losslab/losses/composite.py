@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 
 from losslab.kinds import ANY
-from losslab.losses.base import Loss
+from losslab.losses.base import Loss, fit_to_train
 
 
 class Composite(Loss):
@@ -37,12 +37,12 @@ class Composite(Loss):
     def needs_train_labels(self) -> bool:
         return any(getattr(t, "needs_train_labels", False) for t in self._terms)
 
-    def fit(self, train_labels) -> dict[str, float]:
-        """Fit every term that needs the training labels (e.g. balanced class weights)."""
+    def fit(self, train_labels, num_classes: int | None = None) -> dict[str, float]:
+        """Fit every term that needs the training labels (e.g. balanced class weights); ``num_classes`` (the
+        task's class count) goes to each term whose ``fit`` takes it."""
         fitted = {}
         for name, term in zip(self.names, self._terms):
-            if getattr(term, "needs_train_labels", False):
-                fitted.update({f"{name}.{k}": v for k, v in term.fit(train_labels).items()})
+            fitted.update({f"{name}.{k}": v for k, v in fit_to_train(term, train_labels, num_classes).items()})
         return fitted
 
     def forward(self, outputs, labels, num_items_in_batch=None):

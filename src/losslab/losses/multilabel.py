@@ -83,16 +83,26 @@ class SigmoidFocal(Loss):
 
 
 class Asymmetric(Loss):
-    """Asymmetric loss (ASL): focusing on positives and negatives apart, with a probability margin for negatives."""
+    """Asymmetric loss (ASL): focusing on positives and negatives apart, with a probability margin for negatives.
+
+    The focusing weights ``(1 − p)^γ₊`` and ``p_m^γ₋`` are part of the graph by default
+    (``detach_focal_weight=False``): the gradient of the paper's formula, as written. The authors' code
+    (Alibaba-MIIL/ASL, ``src/loss_functions/losses.py``: ``AsymmetricLoss(..., disable_torch_grad_focal_loss=True)``,
+    its default and what their ``train.py`` uses; ``AsymmetricLossOptimized`` defaults to False) computes the
+    weights with gradients off: ``detach_focal_weight=True`` does the same, so the gradient is that of the log
+    terms scaled by constant weights. The value of the loss is the same either way.
+    """
 
     task_kinds = (MULTI_LABEL,)
     formula = "−t(1 − p)^γ₊ log p − (1 − t) p_m^γ₋ log(1 − p_m),  p_m = max(p − clip, 0)"
     paper = "Ridnik et al., ICCV 2021"
-    reference = "NumPy closed form"
+    reference = "NumPy closed form; detach_focal_weight: the weights computed under torch.no_grad()"
 
-    def __init__(self, gamma_pos: float = 0.0, gamma_neg: float = 4.0, clip: float = 0.05):
+    def __init__(self, gamma_pos: float = 0.0, gamma_neg: float = 4.0, clip: float = 0.05,
+                 detach_focal_weight: bool = False):
         super().__init__()
         self.gamma_pos, self.gamma_neg, self.clip = float(gamma_pos), float(gamma_neg), float(clip)
+        self.detach_focal_weight = bool(detach_focal_weight)
 
     def sum_and_count(self, logits, labels):
         z, t, _ = elements(logits, labels)
@@ -103,6 +113,11 @@ class Asymmetric(Loss):
             log_1m = torch.log((1 - p + self.clip).clamp(max=1.0))
         else:
             p_m, log_1m = p, F.logsigmoid(-z)
-        pos = (1 - p).clamp_min(1e-12) ** self.gamma_pos * log_p if self.gamma_pos else log_p
-        neg = p_m ** self.gamma_neg * log_1m if self.gamma_neg else log_1m
+        w_pos = (1 - p).clamp_min(1e-12) ** self.gamma_pos if self.gamma_pos else None
+        w_neg = p_m ** self.gamma_neg if self.gamma_neg else None
+        if self.detach_focal_weight:
+            w_pos = None if w_pos is None else w_pos.detach()
+            w_neg = None if w_neg is None else w_neg.detach()
+        pos = log_p if w_pos is None else w_pos * log_p
+        neg = log_1m if w_neg is None else w_neg * log_1m
         return -(t * pos + (1 - t) * neg).sum(), t.numel()

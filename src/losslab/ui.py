@@ -198,7 +198,7 @@ def _artifact_url(run_id: str, path: str) -> str:
 
 def objective_table(built) -> str:
     """The rows ranked on the objective: test (mean over seeds, the seed interval ``s`` and the test-item interval
-    ``t``), the difference from the best row (its interval, Holm-adjusted p, verdict), validation, flags."""
+    ``t``), the difference from the best row (its simultaneous interval, adjusted p, verdict), validation, flags."""
     from losslab.report.table import _render, arrow, cell, difference, flag_words
 
     o = built.objective
@@ -224,7 +224,8 @@ def sweep_note(built, failed: int = 0) -> str:
     lines = [f"**Answer ({o} {arrow(o)} on test):** {answer(built)}", ""]
     body = [objective_table(built), "",
             f"Test: mean over seeds, `s` 95% interval over seeds, `t` 95% interval over test items. Against the "
-            f"best: the difference, its 95% interval, the Holm-adjusted p; *tie* when it cannot tell. Every metric "
+            f"best: the difference, its simultaneous interval (all pairs of rows at once) and the same test's "
+            f"adjusted p; *worse* when the interval excludes 0, *tie* when it cannot tell. Every metric "
             f"and the statistics: Artifacts → `report/report.md`."]
     if failed:
         body += ["", f"**{failed} job(s) failed**: see the runs marked failed."]

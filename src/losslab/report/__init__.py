@@ -43,7 +43,7 @@ def write(uri: str, parent_id: str, out: Path, log_to_parent: bool = True, resam
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    report = build(uri, parent_id, resamples, metrics=metrics)
+    report = build(uri, parent_id, resamples, declare=metrics)
     report.files = plots(report, uri, out) if report.rows else []
     (out / "report.md").write_text(markdown(report, uri))
     (out / "table.md").write_text(table(report) + "\n")

@@ -129,7 +129,7 @@ def declared_metrics(runs: list, objective: str, metrics: list[str], extra=None)
     return out + [m for m in dict.fromkeys(named) if m in metrics and m not in out]
 
 
-def build(uri: str, parent_id: str, resamples: int = RESAMPLES, metrics=None) -> Report:
+def build(uri: str, parent_id: str, resamples: int = RESAMPLES, declare=None) -> Report:
     from losslab import tracking
 
     finished, failed = tracking.latest_per_job(tracking.children(uri, parent_id))
@@ -174,7 +174,7 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES, metrics=None) ->
     report.resamples = resamples if reps else 0
     report.replicates = reps
 
-    report.declared = declared_metrics(finished, objective, report.metrics, metrics)
+    report.declared = declared_metrics(finished, objective, report.metrics, declare)
     report.by_split = len({split_key(r) for r in finished}) > 1
     _samples(report, reps)
     _cells(report, reps)
@@ -247,6 +247,10 @@ def _flags(report: Report, uri: str, preds: dict, names) -> None:
                                       rows=len(report.rows))
             if why:
                 reasons.append(f"not converged: {why}")
+            rising = rules.still_rising(histories[row.label], greater_is_better(report.objective),
+                                        rows=len(report.rows))
+            if rising:
+                report.info.setdefault(row.label, []).append(rising)
         if reasons:
             report.flags[row.label] = reasons
     values = {row.label: list(row.values(report.objective).values()) for row in report.rows}

@@ -16,11 +16,12 @@ Excluding (a flagged row is shown, never compared or marked best):
   improving direction); the row is flagged when the slopes are significantly positive: a one-sided one-sample
   t-test of the seeds' slopes at level 0.05 / rows (two or more seeds), or the slope's own regression t-test
   (one seed). A curve of ``WINDOW`` evaluations or fewer is read without its first one (the warm-up ramp).
-  Measured: plateaus with noise flagged in ≤ 5% of sweeps; curves rising by 2.5× their noise per evaluation
-  caught ≥ 90% of the time with 3 seeds.
+  Measured: plateaus with noise flagged in ≤ 5% of sweeps (+ Monte-Carlo error); curves rising by 2.5× their
+  noise per evaluation caught ≥ 90% of the time with 3 seeds.
 
 Informative (shown in the report, never excluding):
 
+- **still rising**: the trend above is significant at 0.05 for the row alone, but not at 0.05 / rows.
 - **seeds disagree**: the row's variance over seeds of the test objective is larger than the other rows'
   pooled variance by a one-sided F-test at level 0.05 / rows (each row against the pool of the others).
 """
@@ -121,11 +122,12 @@ def slope(values) -> float:
     return float((x * (y - y.mean())).sum() / (x * x).sum())
 
 
-def not_converged(histories: list[list[float]], greater_is_better: bool, rows: int = 1,
-                  window: int = WINDOW, alpha: float = ALPHA) -> str | None:
-    """``histories``: per seed, the validation objective at each evaluation, in order; ``rows``: how many rows
-    the sweep flags this way (the level is ``alpha / rows``). Why the row is not converged, or None (also None
-    when the curves are too short to show a trend: fewer than three evaluations, or four for one seed)."""
+def trend(histories: list[list[float]], greater_is_better: bool, window: int = WINDOW):
+    """(mean slope per evaluation in the improving direction, one-sided p that it is > 0, how, evaluations read)
+    over the curves' last ``window`` evaluations, or None when the curves are too short to show a trend (fewer
+    than three evaluations, or four for one seed). Two or more seeds: a one-sample t-test of the seeds' slopes
+    (the seeds are the independent replicates; consecutive evaluations of one curve are not); one seed: the
+    slope's own regression t-test."""
     from scipy import stats
 
     sign = 1.0 if greater_is_better else -1.0
@@ -134,26 +136,52 @@ def not_converged(histories: list[list[float]], greater_is_better: bool, rows: i
     tails = [t for t in tails if len(t) >= 2 and all(math.isfinite(v) for v in t)]
     if not tails or (len(tails) == 1 and len(tails[0]) < 3):
         return None
-    level = alpha / max(rows, 1)
     slopes = [slope(t) for t in tails]
-    w = len(tails[0])
     if len(tails) >= 2:
         s = np.asarray(slopes)
         if np.all(s == s[0]):
             p = 0.0 if s[0] > 0 else 1.0
         else:
             p = float(stats.ttest_1samp(s, 0.0, alternative="greater").pvalue)
-        what = f"{len(tails)} seeds' slopes, one-sided t-test"
+        how = f"{len(tails)} seeds' slopes, one-sided t-test"
     else:
         fit = stats.linregress(np.arange(len(tails[0])), tails[0])
         if fit.stderr == 0 or not math.isfinite(fit.stderr):
             p = 0.0 if fit.slope > 0 else 1.0
         else:
             p = float(stats.t.sf(fit.slope / fit.stderr, len(tails[0]) - 2))
-        what = "one seed: the slope's regression t-test"
+        how = "one seed: the slope's regression t-test"
+    return statistics.fmean(slopes), p, how, len(tails[0])
+
+
+def not_converged(histories: list[list[float]], greater_is_better: bool, rows: int = 1,
+                  window: int = WINDOW, alpha: float = ALPHA) -> str | None:
+    """``histories``: per seed, the validation objective at each evaluation, in order; ``rows``: how many rows
+    the sweep flags this way (the level is ``alpha / rows``: at most ``alpha`` of sweeps lose a converged row).
+    Why the row is not converged, or None (also when the curves are too short to show a trend)."""
+    got = trend(histories, greater_is_better, window)
+    if got is None:
+        return None
+    gain, p, how, w = got
+    level = alpha / max(rows, 1)
     if p < level:
-        return (f"validation objective still improving: over its last {w} evaluations it moves by "
-                f"{sign * statistics.fmean(slopes):+.4g} per evaluation ({what}, p = {p:.2g} < {level:.2g})")
+        return (f"validation objective still improving: over its last {w} evaluations it gains "
+                f"{gain:+.4g} per evaluation ({how}, p = {p:.2g} < {level:.2g})")
+    return None
+
+
+def still_rising(histories: list[list[float]], greater_is_better: bool, rows: int = 1,
+                 window: int = WINDOW, alpha: float = ALPHA) -> str | None:
+    """Informative: the trend is significant at ``alpha`` for this row alone but not at the sweep's level
+    (``alpha / rows``) that excludes a row."""
+    got = trend(histories, greater_is_better, window)
+    if got is None:
+        return None
+    gain, p, how, w = got
+    if alpha / max(rows, 1) <= p < alpha:
+        return (f"still rising: over its last {w} evaluations it gains {gain:+.4g} per evaluation ({how}, "
+                f"p = {p:.2g} < {alpha:g} for this row alone, not < {alpha / max(rows, 1):.2g} for 1 of {rows} rows: "
+                "not excluding)")
     return None
 
 

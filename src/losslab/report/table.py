@@ -83,8 +83,8 @@ def table(report: Report, markdown: bool = True) -> str:
     lines = [head]
     for row in report.rows:
         words = flag_words(report, row.label)
-        if row.label in report.info:
-            words = ", ".join(w for w in (words, "(seeds disagree)") if w)
+        for said in report.info.get(row.label, []):
+            words = ", ".join(w for w in (words, f"({said.split(':')[0]})") if w)
         lines.append([row.label, str(row.seeds()), words or "–",
                       _validation_cell(report, row.label, markdown)]
                      + [cell(report, row.label, m, markdown) for m in report.metrics])
@@ -274,8 +274,9 @@ def statistics_note(report: Report) -> str:
         "standard errors of chance (classification), a label on for all or none of the items (multi-label), no "
         "entity right (NER); *not converged*: the validation objective still rises over its last "
         f"{rules.WINDOW} evaluations (the seeds' least-squares slopes significantly positive, one-sided t-test at "
-        "0.05 / rows). *Seeds disagree* is informative only: a row whose variance over seeds exceeds the other "
-        "rows' pooled variance (one-sided F-test at 0.05 / rows) is still compared, on its own spread.\n\n"
+        "0.05 / rows). Informative only, never excluding: *still rising* (the same trend significant at 0.05 for the "
+        "row alone), *seeds disagree* (a row whose variance over seeds exceeds the other rows' pooled variance, "
+        "one-sided F-test at 0.05 / rows; it is still compared, on its own spread).\n\n"
         "**Why these tools.** Comparing with a best row that the data chose is one of all pairwise comparisons "
         "(Holm's guarantee covers a fixed family only), so the intervals are simultaneous over all pairs "
         "(Bonferroni; Tukey's studentized range assumes equal variances, and its per-pair form, Games–Howell, "

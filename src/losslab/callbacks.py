@@ -106,6 +106,9 @@ class MLflowLogger(MLflowCallback):
         self.logged = logged
 
     def on_log(self, args, state, control, logs, model=None, **kwargs):
+        from losslab.faults import check_store
+
+        check_store()  # the store deleted while the job ran: one line now, not a traceback per write
         fresh = dict(logs or {})
         if self.logged is not None:
             fresh = self.logged.new(fresh, state.global_step)

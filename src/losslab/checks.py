@@ -181,6 +181,99 @@ def check_loss_values(cfg: DictConfig, name: str) -> None:
                               f"{'' if default is inspect.Parameter.empty else f', default {default}'})") from None
 
 
+def _loss_nodes(node, prefix: str = "loss"):
+    """``(path, config)`` of the loss config and of every loss nested in it (a composite's terms)."""
+    from omegaconf import DictConfig, ListConfig
+
+    if isinstance(node, DictConfig):
+        if node.get("_target_"):
+            yield prefix, node
+        for key in node:
+            if not str(key).startswith("_"):
+                yield from _loss_nodes(node.get(key), f"{prefix}.{key}")
+    elif isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            yield from _loss_nodes(item, f"{prefix}[{i}]")
+
+
+def check_class_options(cfg: DictConfig, name: str = "loss") -> None:
+    """A loss option given per class as a list (``loss.weights``, focal's ``alpha``, bce's ``pos_weight``: a
+    parameter typed ``Sequence``) has one value per class of the task (``task.num_labels``; not known yet for
+    one's own data: checked again once the classes are counted in train)."""
+    import inspect
+
+    from hydra.utils import get_object
+    from omegaconf import ListConfig
+
+    num = _int(cfg.task.get("num_labels"))
+    if num is None:
+        return
+    from losslab.kinds import MULTI_LABEL
+
+    what, one = ("labels", "label") if cfg.task.kind == MULTI_LABEL else ("classes", "class")
+    for path, node in _loss_nodes(cfg.loss):
+        try:
+            params = inspect.signature(get_object(node._target_)).parameters
+        except Exception:  # not importable: check_loss says so
+            continue
+        for key, param in params.items():
+            value = node.get(key) if key in node else None
+            if not isinstance(value, ListConfig) or "Sequence" not in str(param.annotation):
+                continue
+            if len(value) != num:
+                ones = ",".join(["1.0"] * num)
+                raise ConfigError(
+                    f"{path}.{key} has {len(value)} value{'' if len(value) == 1 else 's'} but task={cfg.task.name} has {num} {what} "
+                    f"(task.num_labels): give one per {one}, e.g. {path}.{key}=[{ones}]"
+                    f"{f', or {path}.{key}=balanced' if 'str' in str(param.annotation) else ''}")
+
+
+def _is_catalog_loss(target) -> bool:
+    """Whether ``_target_`` is one of losslab's own loss classes (built without side effects)."""
+    from hydra.utils import get_object
+
+    try:
+        obj = get_object(str(target))
+    except Exception:
+        return False
+    from losslab.losses.base import Loss
+
+    return isinstance(obj, type) and issubclass(obj, Loss) and obj.__module__.startswith("losslab.losses.")
+
+
+def check_loss_builds(cfg: DictConfig, name: str) -> None:
+    """The loss's own constructor takes the config's values (``huber: delta must be > 0``): losslab's own
+    losses are built once here, before anything loads, and a refusal is one line naming the option
+    (``loss.delta=-1``), not Hydra's InstantiationException. A loss that is not losslab's (a user's class or
+    function) is left to the run, which builds it once."""
+    import re
+
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    nodes = list(_loss_nodes(cfg.loss))
+    if not nodes or not all(_is_catalog_loss(node._target_) for _, node in nodes):
+        return
+    try:
+        instantiate(cfg.loss)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, (ValueError, TypeError)):
+            raise
+        message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        where = re.search(r"full_key: (\S+)", str(exc))
+        where = where.group(1) if where else "loss"
+        leaves = OmegaConf.to_container(OmegaConf.select(cfg, where), resolve=True) \
+            if OmegaConf.select(cfg, where) is not None else {}
+        named = [k for k, v in (leaves or {}).items() if not str(k).startswith("_") and not isinstance(v, dict)
+                 and re.search(rf"\b{re.escape(str(k))}\b", message)]
+        text = re.sub(r"^\w+: ", "", message)
+        if named:
+            key = named[0]
+            raise ConfigError(f"{where}.{key}={leaves[key]} is refused by loss={name}: {text}") from None
+        raise ConfigError(f"loss={name} cannot be built from {where}: {text}") from None
+
+
 # model ------------------------------------------------------------------------------------------------------
 
 def _looks_like_path(spec: str) -> bool:
@@ -202,18 +295,85 @@ def check_model(cfg: DictConfig) -> None:
             resolved = package_path(spec)
         except FileNotFoundError as exc:
             raise ConfigError(f"model.{key}: {exc}") from None
-        if spec.startswith("pkg:"):
-            continue
-        if _looks_like_path(resolved):
+        if spec.startswith("pkg:") or _looks_like_path(resolved):
             folder = Path(resolved).expanduser()
             if not folder.is_dir():
                 what = "is a file, not a folder" if folder.exists() else "no such folder"
                 raise ConfigError(f"model.{key}={spec}: {what} (a local model is a folder with config.json; "
                                   "a hub model is <org>/<name>)")
+            _check_model_folder(cfg, key, spec, folder)
             continue
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not _cached(resolved):
             raise ConfigError(f"model.{key}={spec}: not in the local cache and HF_HUB_OFFLINE=1; unset "
                               "HF_HUB_OFFLINE to download it once, or give a local folder")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _check_model_folder(cfg: DictConfig, key: str, spec: str, folder: Path) -> None:
+    """A local model folder holds ``config.json`` (unless ``model.architecture`` builds the model from a
+    config), and the folder the tokenizer comes from holds a tokenizer file: without them transformers
+    guesses and asks to install sentencepiece."""
+    builds = key == "name_or_path" and not cfg.model.get("architecture")
+    if builds and not (folder / "config.json").is_file():
+        raise ConfigError(f"model.name_or_path={spec}: no config.json in it ({folder}); a local model is a folder "
+                          "as save_pretrained writes it (config.json, the weights, the tokenizer files)")
+    tokenizer_from = key == "tokenizer" or not cfg.model.get("tokenizer")
+    if tokenizer_from and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(f"model.{key}={spec}: no tokenizer files in it ({folder}; one of "
+                          f"{', '.join(TOKENIZER_FILES)}); save the tokenizer there or set model.tokenizer")
+
+
+def model_positions(cfg: DictConfig) -> tuple[int, str] | None:
+    """The number of positions the model can embed (``max_position_embeddings``, GPT-2's ``n_positions``) and
+    where it comes from, read from its config alone (no weights); None when that cannot be read here."""
+    from losslab.paths import package_path
+
+    def positions(config) -> int | None:
+        for attr in ("max_position_embeddings", "n_positions"):
+            value = getattr(config, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    try:
+        from transformers import AutoConfig
+
+        architecture = cfg.model.get("architecture")
+        if architecture:
+            arch = OmegaConf.to_container(architecture, resolve=True)
+            found = positions(AutoConfig.for_model(arch.pop("model_type"), **arch))
+            return (found, "model.architecture") if found else None
+        spec = cfg.model.get("name_or_path")
+        if not spec:
+            return None
+        found = positions(AutoConfig.from_pretrained(package_path(str(spec)), local_files_only=True))
+        return (found, f"model.name_or_path={spec}") if found else None
+    except Exception:  # not readable offline: the model's own loading says why
+        return None
+
+
+def check_positions(cfg: DictConfig) -> None:
+    """``task.max_length`` (and a seq2seq task's ``max_target_length`` + its start token) fit in the model's
+    position embeddings; a longer text would fail inside the model (``index out of range in self``)."""
+    from losslab.kinds import SEQ2SEQ
+
+    lengths = [("task.max_length", _int(cfg.task.get("max_length")), 0)]
+    if cfg.task.kind == SEQ2SEQ and cfg.task.get("max_target_length") is not None:
+        lengths.append(("task.max_target_length", _int(cfg.task.get("max_target_length")), 1))
+    if all(n is None for _, n, _ in lengths):
+        return
+    found = model_positions(cfg)
+    if found is None:
+        return
+    limit, where = found
+    for key, n, extra in lengths:
+        if n is not None and n + extra > limit:
+            plus = f" (+ {extra} start token)" if extra else ""
+            raise ConfigError(f"{key}={n}{plus} is more than the model's {limit} positions "
+                              f"(max_position_embeddings of {where}); set {key}<={limit - extra}")
 
 
 def _cached(repo_id: str) -> bool:

@@ -62,6 +62,77 @@ def stopping_on_sigterm():
         signal.signal(signal.SIGTERM, old)
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class _StoreWatch:
+    """The sqlite file a run writes to, as it was when the run started."""
+
+    def __init__(self, uri: str, run_id: str | None):
+        from losslab.tracking import sqlite_path
+
+        self.path = sqlite_path(str(uri))
+        self.run_id = run_id
+        self.id = _file_id(self.path) if self.path is not None else None
+        self.gone = False
+
+    def changed(self) -> bool:
+        if self.path is None or self.id is None:
+            return False
+        self.gone = self.gone or _file_id(self.path) != self.id
+        return self.gone
+
+
+_WATCH: list[_StoreWatch] = []
+
+
+class _QuietWhenGone:
+    """A filter on MLflow's log handler: once the store is gone, each write that fails on it (in the training
+    loop or MLflow's background logging thread) logs no traceback; :func:`check_store` says it once."""
+
+    def filter(self, record) -> bool:
+        return not (_WATCH and record.levelno >= 30 and _WATCH[-1].changed())
+
+
+@contextlib.contextmanager
+def watching_store(uri: str, run_id: str | None = None):
+    """While a run is written: :func:`check_store` (before each MLflow write of the Trainer) raises a
+    :class:`StoreError` if the sqlite store was deleted or replaced, and MLflow's own tracebacks for the
+    writes that fail on it are left out."""
+    import logging
+
+    watch = _StoreWatch(uri, run_id)
+    quiet = _QuietWhenGone()
+    handlers = logging.getLogger("mlflow").handlers
+    _WATCH.append(watch)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield watch
+    finally:
+        if not watch.gone:  # gone: MLflow still tries to write at exit (its async queue, end_run)
+            _WATCH.remove(watch)
+            for handler in handlers:
+                handler.removeFilter(quiet)
+
+
+def check_store() -> None:
+    """Raise a :class:`StoreError` if the sqlite store the current run writes to was deleted or replaced."""
+    if not _WATCH or not _WATCH[-1].changed():
+        return
+    watch = _WATCH[-1]
+    what = "deleted" if not watch.path.exists() else "replaced by another file"
+    run = f"MLflow run {watch.run_id}" if watch.run_id else "the run"
+    raise StoreError(f"the MLflow store {watch.path} was {what} while the job ran: {run} cannot be written any "
+                     "more and the job is stopped; restore the store, or run the same command again to start "
+                     "over in a new one")
+
+
 _FULL = ("no space left on device", "unexpected pos", "database or disk is full", "disk quota exceeded",
          "file too large")
 
@@ -143,9 +214,18 @@ def exit_code(exc: BaseException) -> int:
     return int(getattr(exc, "exit_code", 2))
 
 
+_STOPPED_BY: list[str] = []  # the signals that stopped a job in this process (a sweep's parent run says so)
+
+
+def stopped_by() -> str | None:
+    """The signal that stopped a job in this process (``SIGTERM``, ``SIGINT (Ctrl-C)``), or None."""
+    return _STOPPED_BY[-1] if _STOPPED_BY else None
+
+
 def stopped(exc: BaseException, cfg=None) -> str:
-    """The line printed when a signal stops a job."""
+    """The line printed when a signal stops a job (the signal is remembered: :func:`stopped_by`)."""
     name = exc.args[0] if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)"
+    _STOPPED_BY.append(name)
     run_id = getattr(exc, "losslab_run_id", None)
     if not run_id:
         return f"stopped by {name} before its MLflow run started; nothing was recorded"

@@ -31,16 +31,23 @@ class MLflowSweep(Callback):
 
     def _end_if_abandoned(self, uri: str, run_id: str) -> None:
         """At exit: a sweep whose launcher raised (e.g. sbatch refused the jobs) never reaches
-        ``on_multirun_end``; its parent run is ended FAILED instead of staying RUNNING."""
+        ``on_multirun_end``; its parent run is ended FAILED instead of staying RUNNING (KILLED, when a signal
+        stopped a job: SIGTERM from a scheduler, Ctrl-C). A rerun of the sweep drops this ``error`` tag."""
         if self.ended:
             return
-        from losslab import tracking
+        from losslab import faults, tracking
 
+        signal = faults.stopped_by()  # a job stopped by SIGTERM / Ctrl-C ended the sweep: not the launcher
+        if signal:
+            error = (f"the sweep was stopped by {signal} before its jobs ended; run the same command again to "
+                     "resume it (finished jobs are not rerun)")
+        else:
+            error = ("the sweep stopped before its jobs ended (the launcher failed, e.g. the scheduler refused the "
+                     "jobs); see the command's output")
         try:
             client = tracking._client(uri)
-            client.set_tag(run_id, "error", "the sweep stopped before its jobs ended (the launcher failed, e.g. "
-                                            "the scheduler refused the jobs); see the command's output")
-            client.set_terminated(run_id, "FAILED")
+            client.set_tag(run_id, "error", error)
+            client.set_terminated(run_id, "KILLED" if signal else "FAILED")
         except Exception:  # the store itself is gone: nothing more to do at exit
             log.warning("could not end the sweep's parent run %s", run_id)
 

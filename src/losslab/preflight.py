@@ -173,8 +173,11 @@ def check(cfg: DictConfig) -> Resolved:
     check_trainer(cfg)
     checks.check_values(cfg)  # seed, task.max_*_samples, trainer.<field> types and ranges
     checks.check_loss_values(cfg, _choice(cfg, "loss"))  # loss.delta=abc: named, before the loss is built
+    checks.check_loss_builds(cfg, _choice(cfg, "loss"))  # loss.delta=-1: the loss's own refusal, in one line
+    checks.check_class_options(cfg)  # loss.weights: one per class (own data: again once the classes are counted)
     training_kwargs = hardware.training_kwargs(cfg.hardware)
     checks.check_model(cfg)  # no such folder; a hub id not cached under HF_HUB_OFFLINE=1
+    checks.check_positions(cfg)  # task.max_length within the model's position embeddings
     from losslab.cluster import check_server
     from losslab.distributed import is_main
 

@@ -191,6 +191,9 @@ def train(cfg: DictConfig) -> float:
         if found:
             with open_dict(cfg):
                 cfg.task.num_labels = len(found)
+            from losslab.checks import check_class_options
+
+            check_class_options(cfg)  # loss.weights=[...]: one per class found in train
     loss = instantiate(cfg.loss)
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)

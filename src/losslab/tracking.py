@@ -111,6 +111,9 @@ def start_parent(tracking: DictConfig, tags: dict[str, str]) -> str:
             client.update_run(run_id, status="RUNNING")
             for key, value in {**tags, "losslab.attempts": str(attempts)}.items():
                 client.set_tag(run_id, key, value)
+            if "error" in earlier[0].data.tags:  # the earlier attempt's (a signal, the launcher), not this one's
+                with contextlib.suppress(Exception):
+                    client.delete_tag(run_id, "error")
             return run_id
     run = client.create_run(exp_id, run_name=tags.get("losslab.sweep", "sweep"), tags=tags)
     return run.info.run_id
@@ -241,7 +244,8 @@ def job_run(cfg: DictConfig, run_name: str, job, resume=None):
         lock.release()
         raise
     try:
-        with faults.stopping_on_sigterm():  # a scheduler's SIGTERM ends the run KILLED, as Ctrl-C does
+        # a scheduler's SIGTERM ends the run KILLED, as Ctrl-C does; a store deleted meanwhile stops it in one line
+        with faults.stopping_on_sigterm(), faults.watching_store(cfg.tracking.uri, run.info.run_id):
             params = list(flatten(cfg).items())
             for i in range(0, len(params), 100):  # synchronously (~0.05 s): MLflow's async queue polls with a
                 mlflow.log_params(dict(params[i:i + 100]))  # 1-s timeout, so a flush or end_run waited ~1 s

@@ -37,10 +37,27 @@ def _files(data) -> dict[str, str]:
     files = {s: str(data[s]) for s in SPLITS if data.get(s)}
     for split, f in files.items():
         if "://" not in f and not Path(f).exists():
-            raise DataError(f"task data: the {split} file {f} does not exist (task.data.{split})")
+            _missing(split, f)
         if "://" not in f and Path(f).stat().st_size == 0:
             raise DataError(f"task data: the {split} split ({f}) is empty (task.data.{split})")
     return files
+
+
+def _missing(split: str, f: str) -> None:
+    """Say why a data path cannot be opened: a symlink loop, a link to nothing, or no such file."""
+    import errno
+    import os
+
+    try:
+        os.stat(f)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(f"task data: the {split} file {f} is a symlink loop (its links lead back to "
+                            f"themselves, never to a file; task.data.{split})") from None
+    if Path(f).is_symlink():
+        raise DataError(f"task data: the {split} file {f} is a symlink to {os.readlink(f)}, which does not exist "
+                        f"(task.data.{split})")
+    raise DataError(f"task data: the {split} file {f} does not exist (task.data.{split})")
 
 
 def load_splits(task, seed: int | None = None) -> tuple["datasets.DatasetDict", list[str] | None]:
@@ -58,7 +75,11 @@ def load_splits(task, seed: int | None = None) -> tuple["datasets.DatasetDict", 
     data = task.data
     files = _files(data)
     if data.get("loader"):  # a function that builds the splits itself (e.g. the NER corpus from its package)
-        ds = instantiate(data.loader)
+        try:
+            ds = instantiate(data.loader)
+        except Exception:  # a bad file it read (truncated, a line that is not JSON): named, in one line
+            validate.diagnose_files(files, data.get("encoding"))
+            raise
     elif files:
         missing = [s for s in SPLITS if s not in files]
         if missing and not data.get("path"):
@@ -92,6 +113,7 @@ def load_splits(task, seed: int | None = None) -> tuple["datasets.DatasetDict", 
                          ("test", task.get("max_test_samples", task.max_eval_samples))):
         if limit is not None:
             ds[split] = ds[split].select(range(min(int(limit), len(ds[split]))))
+    labels.check_objective_defined(ds, task, files)  # e.g. pearson on constant validation labels
     validate.warn_duplicates(ds, task)
     from losslab.tasks import noise  # task.label_noise: a seeded share of the train targets (never val/test)
 

@@ -29,7 +29,11 @@ def _error(message: str):
     return DataError(f"task data: {message}")
 
 
-def _raw(f: str) -> bytes | None:
+def _raw(split: str, f: str) -> bytes | None:
+    """The file's bytes, decompressed; a compressed file that ends early or does not decompress is a
+    DataError naming it."""
+    import zlib
+
     path = Path(f)
     opener = _OPENERS.get(path.suffix.lower())
     try:
@@ -39,8 +43,12 @@ def _raw(f: str) -> bytes | None:
         if path.suffix.lower() in (".zst", ".zip", ".parquet"):
             return None
         return path.read_bytes()
-    except OSError:
-        return None
+    except (EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
+        if not opener or (isinstance(exc, OSError) and exc.errno is not None):  # unreadable, not corrupt
+            return None
+        raise _error(f"the {split} file {f} is truncated or corrupt: it does not decompress as "
+                     f"{path.suffix.lstrip('.')} ({type(exc).__name__}: {exc}); copy or download it again "
+                     f"(task.data.{split})") from None
 
 
 def _kind(f: str) -> str:
@@ -52,7 +60,7 @@ def _kind(f: str) -> str:
 
 def diagnose(split: str, f: str, encoding: str) -> None:
     """Raise a DataError saying what is wrong with one local file, if this reading finds it."""
-    raw = _raw(f)
+    raw = _raw(split, f)
     if raw is None:
         return
     try:
@@ -84,25 +92,59 @@ def diagnose(split: str, f: str, encoding: str) -> None:
                 continue
             lines += 1
             try:
-                json.loads(line)
+                row = json.loads(line)
             except ValueError as exc:
                 raise _error(f"the {split} file {f}, line {n}: not valid JSON ({exc}); one JSON object per "
                              "line") from None
+            if not isinstance(row, dict):
+                raise _error(f"the {split} file {f}, line {n}: a JSON {type(row).__name__}, not an object "
+                             "({\"column\": value, ...}); one JSON object per line")
         if not lines:
             raise _error(f"the {split} file {f} has no rows (task.data.{split})")
+
+
+def diagnose_files(files: dict[str, str], encoding: str | None) -> None:
+    """:func:`diagnose` each local file (``files``: split -> path)."""
+    for split, f in files.items():
+        if "://" not in f:
+            diagnose(split, f, encoding or "utf-8")
+
+
+def check_csv_header(split: str, f: str, encoding: str | None) -> None:
+    """A CSV header names each column once (pandas would rename the second ``text`` to ``text.1`` and go on
+    with the first)."""
+    from collections import Counter
+
+    path = Path(f)
+    opener = _OPENERS.get(path.suffix.lower(), open) if path.suffix.lower() not in (".zst", ".zip") else None
+    if opener is None:
+        return
+    try:
+        with opener(path, "rt", encoding=encoding or "utf-8", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, lzma.LZMAError, csv.Error):
+        return  # unreadable: load_files' diagnosis says why
+    names = [h.strip() for h in header]
+    twice = [c for c, n in Counter(names).items() if n > 1]
+    if twice:
+        where = ", ".join(str(i + 1) for i, h in enumerate(names) if h == twice[0])
+        raise _error(f"the {split} file {f} has the column {twice[0]!r} more than once in its header (columns "
+                     f"{where}); give each column its own name")
 
 
 def load_files(builder: str, name, files: dict[str, str], encoding: str | None):
     """``datasets.load_dataset`` on local files; a failure is diagnosed file by file in one line."""
     import datasets
 
+    if builder == "csv":
+        for split, f in files.items():
+            if "://" not in f:
+                check_csv_header(split, f, encoding)
     kwargs = {"encoding": encoding} if encoding and builder in ("csv", "json") else {}
     try:
         return datasets.load_dataset(builder, name, data_files=files, **kwargs)
     except Exception as exc:
-        for split, f in files.items():
-            if "://" not in f:
-                diagnose(split, f, encoding or "utf-8")
+        diagnose_files(files, encoding)
         cause = exc.__cause__ or exc.__context__ or exc
         raise _error(f"the files ({', '.join(f'{s}: {f}' for s, f in files.items())}) could not be read as "
                      f"{builder}: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
@@ -111,6 +153,8 @@ def load_files(builder: str, name, files: dict[str, str], encoding: str | None):
 
 def check_text(ds, task, files) -> None:
     """Each text column holds text, and no cell of it is empty."""
+    import datasets
+
     from losslab.kinds import TOKEN
     from losslab.tasks.splits import SPLITS
 
@@ -124,6 +168,8 @@ def check_text(ds, task, files) -> None:
             where = files.get(split, task.data.get("path"))
             feature = ds[split].features.get(column)
             dtype = getattr(feature, "dtype", None)
+            if not isinstance(feature, datasets.Value):  # a list, a struct, JSON: the Arrow type names it
+                dtype = str(ds[split].data.schema.field(column).type)
             if dtype is not None and dtype not in ("string", "large_string", "null"):
                 first = ds[split][0][column] if len(ds[split]) else None
                 raise _error(f"the {split} split ({where}), column {column!r} (task.{role}) holds {dtype}, not "

@@ -198,7 +198,7 @@ def _loss_nodes(node, prefix: str = "loss"):
 
 def check_class_options(cfg: DictConfig, name: str = "loss") -> None:
     """A loss option given per class as a list (``loss.weights``, focal's ``alpha``, bce's ``pos_weight``: a
-    parameter typed ``Sequence``) has one value per class of the task (``task.num_labels``; not known yet for
+    parameter of one of losslab's losses typed ``Sequence``) has one value per class of the task (``task.num_labels``; not known yet for
     one's own data: checked again once the classes are counted in train)."""
     import inspect
 
@@ -212,6 +212,8 @@ def check_class_options(cfg: DictConfig, name: str = "loss") -> None:
 
     what, one = ("labels", "label") if cfg.task.kind == MULTI_LABEL else ("classes", "class")
     for path, node in _loss_nodes(cfg.loss):
+        if not _is_catalog_loss(node._target_):  # a user's list parameter may mean something else
+            continue
         try:
             params = inspect.signature(get_object(node._target_)).parameters
         except Exception:  # not importable: check_loss says so

@@ -52,6 +52,7 @@ class Report:
     verdicts: dict = field(default_factory=dict)  # declared metric -> stats.Verdicts
     samples: dict = field(default_factory=dict)  # (row label, metric) -> stats.Sample (the replicate units)
     by_split: bool = False  # the replicate unit is the split (task.split_seed swept), not the seed
+    race: dict | None = None  # a race's state (the parent's ``losslab.race`` tag), when the sweep was a race
     notes: list = field(default_factory=list)
     resamples: int = 0  # item bootstrap resamples (0: no per-item predictions)
     files: list = field(default_factory=list)
@@ -110,6 +111,19 @@ def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resam
                 reps.update({TUNED + m: tuned[m] for m in _TUNED_OF if m in tuned})
             out[run.info.run_id] = reps
     return out
+
+
+def _race(uri: str, parent_id: str) -> dict | None:
+    """The race's state from the parent run's ``losslab.race`` tag (None for an ordinary sweep)."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    try:
+        raw = MlflowClient(tracking_uri=uri).get_run(parent_id).data.tags.get("losslab.race")
+        return json.loads(raw) if raw else None
+    except Exception:  # not a run of this store, or a truncated tag: an ordinary report
+        return None
 
 
 def declared_metrics(runs: list, objective: str, metrics: list[str], extra=None) -> list[str]:
@@ -175,6 +189,7 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES, declare=None) ->
     report.replicates = reps
 
     report.declared = declared_metrics(finished, objective, report.metrics, declare)
+    report.race = _race(uri, parent_id)
     report.by_split = len({split_key(r) for r in finished}) > 1
     _samples(report, reps)
     _cells(report, reps)

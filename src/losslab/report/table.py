@@ -132,7 +132,15 @@ def _said(report: Report, label: str, o: str) -> str:
 
 
 def answer(report: Report) -> str:
-    """The report's answer in one line (a string; also the parent run's description, issue 16)."""
+    """The report's answer in one line (a string; also the parent run's description, issue 16); a race's own
+    decisions come first."""
+    text = _answer(report)
+    if report.race and report.race.get("answer"):
+        return f"{report.race['answer']} {text}"
+    return text
+
+
+def _answer(report: Report) -> str:
     o = report.objective
     if not report.rows:
         return "No job finished: nothing to rank."

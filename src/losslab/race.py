@@ -116,7 +116,9 @@ class Race:
     def answer(self) -> str:
         """What was decided and what was not, and the compute saved against the full grid."""
         parts = []
-        if len(self.alive) == 1 and self.dropped:
+        if not self.alive:
+            parts.append("no loss left to rank: every one was flagged or crashed")
+        elif len(self.alive) == 1 and self.dropped:
             parts.append(f"{self.alive[0]} wins after {self.seeds[self.alive[0]]} seeds")
         elif self.alive:
             n = sorted({self.seeds[loss] for loss in self.alive})

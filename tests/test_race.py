@@ -112,3 +112,43 @@ def main(n: int = 1000) -> None:
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+
+
+# ------------------------------------------------------------------------------------------- for real (slow)
+
+@pytest.mark.slow
+def test_a_race_is_an_ordinary_sweep_that_resumes_and_reports(tmp_path):
+    """``-m race=losses`` for real (debug=quick jobs): one parent with a child per job, the race's state on the
+    parent, its answer in the report; the same command again runs nothing that finished and says the same."""
+    import json
+
+    from conftest import run_train, runs
+
+    args = ["-m", "task=regression", "race=losses", "race.losses=[mse,mae]", "race.max_seeds=3", "debug=quick"]
+    out = run_train(args, tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    all_runs = runs(tmp_path)
+    [parent] = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in all_runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted((c.data.tags["choice.loss"], c.data.params["run.seed"]) for c in children) == \
+        [(loss, str(s)) for loss in ("mae", "mse") for s in (1, 2, 3)]
+    state = json.loads(parent.data.tags["losslab.race"])
+    assert state["losses"] == ["mse", "mae"] and state["round"] == 1 and sum(state["seeds"].values()) == 6
+    assert "Race: " in out.stdout and "6 jobs against 6 for the full grid" in out.stdout
+    report = next(tmp_path.glob("multiruns/*/*/report/report.md")).read_text()
+    assert state["answer"] in report
+    again = run_train(args, tmp_path, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("already finished as MLflow run") == 6 and state["answer"] in again.stdout
+
+
+def test_a_race_refuses_losses_and_seeds_on_the_command_line(tmp_path):
+    from conftest import run_train, runs
+
+    done = run_train(["-m", "task=regression", "race=losses", "loss=mse,mae", "debug=quick"], tmp_path)
+    assert runs(tmp_path) == []
+    assert done.returncode == 2 and "losslab: error: loss=… is chosen by the race" in done.stderr
+    assert "Traceback" not in done.stderr
+    bad = run_train(["-m", "task=regression", "race=losses", "race.seeds_first=1", "debug=quick"], tmp_path)
+    assert bad.returncode == 2 and "race.seeds_first=1" in bad.stderr and "Traceback" not in bad.stderr
+    assert runs(tmp_path) == []  # refused before the sweep's parent run

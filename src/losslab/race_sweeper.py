@@ -42,6 +42,36 @@ def race_losses(config: DictConfig) -> list[str]:
                   if served is not None and kinds & set(served) and name not in NOT_RACED)
 
 
+def check(config: DictConfig) -> None:
+    """Before the sweep's parent run is made (``on_multirun_start``): a race's command line and knobs, refused
+    with :class:`losslab.errors.ConfigError` (one line, no run left behind)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from losslab import race as races
+    from losslab.errors import ConfigError
+
+    for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
+        key = override.get_key_element().lstrip("+~")
+        if key in ("loss", "seed"):
+            raise ConfigError(f"{key}=… is chosen by the race: name the losses with race.losses=[a,b,c] and the "
+                              "seeds with race.seeds_first / race.max_seeds")
+        if override.is_sweep_override():
+            raise ConfigError(f"{override.input_line}: a race sweeps the losses and seeds only; run one race per "
+                              "setting")
+    cfg = config.get("race") or {}
+    try:
+        races.Plan(race_losses(config) or ["?"] * 2, seeds_first=int(cfg.get("seeds_first", 3)),
+                   seeds_step=int(cfg.get("seeds_step", 2)), max_seeds=int(cfg.get("max_seeds", 9)),
+                   alpha=float(cfg.get("alpha", 0.05)))
+        races.parse_budget(cfg.get("budget"))
+    except (ValueError, TypeError) as err:
+        raise ConfigError(str(err)) from None
+
+
+def is_race(config: DictConfig) -> bool:
+    return str(config.hydra.sweeper.get("_target_", "")).endswith("RaceSweeper")
+
+
 def _refuse(message: str) -> None:
     print(f"losslab: error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)

@@ -1,6 +1,7 @@
 # losslab — the two set-up commands (each sets everything up first; both are idempotent):
 #   make train     set up .venv, then fine-tune MiniLM on task=regression with its default loss (ARGS="loss=huber ...")
 #   make test      set up .venv, then run the test suite (PYTEST_ARGS="-k losses ...")
+#   make check     the fast loop (about 2 min on 2 cores): unit tests of losses, statistics, the race, configs; no train.py
 PYTHON ?= python3
 VENV ?= .venv
 # The CPU build of torch 2.13.0 is found on local disk on losslab's dev/CI machines; elsewhere pip picks your
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.losslab-installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup debian train test bench clean
+.PHONY: setup debian train test check bench clean
 
 setup: $(STAMP)
 
@@ -39,6 +40,14 @@ debian:
 
 test: setup debian
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Unit tests only: losses against their references, the report's statistics and their calibration, the race's
+# simulation, configs, metrics, imports. A test that would start train.py is skipped (tests/conftest.py).
+CHECK_TESTS := tests/test_losses.py tests/test_loss_fixes.py tests/test_report_stats.py tests/test_report_rows.py \
+  tests/test_report_items.py tests/test_report_calibration.py tests/test_race.py tests/test_metrics.py \
+  tests/test_configs.py tests/test_imports.py tests/test_ui.py tests/test_label_noise.py
+check: setup
+	LOSSLAB_CHECK=1 $(PY) -m pytest -q -m "not slow" -p no:cacheprovider $(CHECK_TESTS) $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/throughput.py

@@ -74,7 +74,7 @@ class _StoreWatch:
     """The sqlite file a run writes to, as it was when the run started."""
 
     def __init__(self, uri: str, run_id: str | None):
-        from losslab.tracking import sqlite_path
+        from losslab.paths import sqlite_path
 
         self.path = sqlite_path(str(uri))
         self.run_id = run_id

@@ -44,3 +44,8 @@ def package_path(spec: str) -> str:
     if not path.exists():
         raise FileNotFoundError(f"{spec!r}: {path} does not exist")
     return str(path)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` MLflow store, else None."""
+    return Path(uri[len("sqlite:///"):]) if str(uri).startswith("sqlite:///") else None

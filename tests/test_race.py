@@ -152,3 +152,4 @@ def test_a_race_refuses_losses_and_seeds_on_the_command_line(tmp_path):
     bad = run_train(["-m", "task=regression", "race=losses", "race.seeds_first=1", "debug=quick"], tmp_path)
     assert bad.returncode == 2 and "race.seeds_first=1" in bad.stderr and "Traceback" not in bad.stderr
     assert runs(tmp_path) == []  # refused before the sweep's parent run
+

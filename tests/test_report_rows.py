@@ -201,3 +201,15 @@ def test_wall_time_averages_only_the_jobs_that_ran_uninterrupted():
     assert "the sweep 400.0 min, a job 12.0 min on average over the 3 that ran uninterrupted (1 resumed" in line()
     del runs[-1].data.tags["losslab.resumed_from"]
     assert "a job 84.0 min on average (336 min in all)" in line()
+
+
+def test_a_declared_metric_the_suite_does_not_report_is_refused():
+    from conftest import compose
+
+    from losslab import preflight
+    from losslab.errors import ConfigError
+
+    cfg = compose(["task=regression", "report.metrics=[mae,eec]"])
+    with pytest.raises(ConfigError, match="report.metrics=.*'eec' not reported by the regression suite"):
+        preflight.check_task(cfg)
+    preflight.check_task(compose(["task=regression", "report.metrics=[mae,r2]"]))

@@ -125,6 +125,11 @@ def check_task(cfg: DictConfig):
     if reported and cfg.task.objective not in reported:
         raise ConfigError(f"task.objective={cfg.task.objective!r} is not reported by the {cfg.task.metrics} suite; "
                           f"choose one of: {', '.join(reported)}")
+    declared = list((cfg.get("report") or {}).get("metrics") or [])
+    unknown = [m for m in declared if reported and m not in reported]
+    if unknown:  # the sweep's declared question: a typo would silently drop a verdict
+        raise ConfigError(f"report.metrics={declared}: {', '.join(map(repr, unknown))} not reported by the "
+                          f"{cfg.task.metrics} suite; choose from: {', '.join(reported)}")
     return suite
 
 
@@ -164,9 +169,11 @@ class Resolved(NamedTuple):
 def check(cfg: DictConfig) -> Resolved:
     """Run every check; raise ConfigError with a message a user can act on. Returns what they resolved."""
     from losslab import checks, hardware
+    from losslab.losses.targets import check_targets
 
     check_missing(cfg)
     check_kind(cfg)
+    check_targets(cfg.loss)  # loss._target_=builtins.open: only a loss is ever instantiated as one
     check_loss(cfg)  # first: refusing a loss that cannot serve the task needs no metric suite (no evaluate import)
     suite = check_task(cfg)
     check_direction(cfg)

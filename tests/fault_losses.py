@@ -26,3 +26,22 @@ class Gated(torch.nn.MSELoss):
                 while self.gate.exists() and time.monotonic() < deadline:
                     time.sleep(0.05)
         return super().forward(input, target)
+
+
+class NanOnce(torch.nn.MSELoss):
+    """MSE that returns NaN (with NaN gradients) at its ``at``-th training call, once: the file ``marker``
+    remembers, so a rerun of the same config trains on. A diverged step at a chosen point, between two
+    checkpoints and logging steps."""
+
+    def __init__(self, at: int, marker: str):
+        super().__init__()
+        self.at, self.marker, self.calls = at, Path(marker), 0
+
+    def forward(self, input, target):
+        loss = super().forward(input, target)
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == self.at and not self.marker.exists():
+                self.marker.write_text(f"nan at call {self.calls}\n")
+                return loss * float("nan")
+        return loss

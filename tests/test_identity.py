@@ -101,7 +101,12 @@ def test_another_version_is_another_job_with_the_same_key(monkeypatch):
     now = identity.of(compose(JOB))
     monkeypatch.setattr(losslab, "__version__", "0.0.1")
     old = identity.of(compose(JOB))
-    assert old.version == "0.0.1" and old.config_hash != now.config_hash and old.job_key == now.job_key
+    assert old.version == f"0.0.1+{identity.source_digest()}"
+    assert old.config_hash != now.config_hash and old.job_key == now.job_key
+    monkeypatch.undo()
+    monkeypatch.setattr(identity, "source_digest", lambda: "0123456789ab")  # the code changed, not __version__
+    edited = identity.of(compose(JOB))
+    assert edited.config_hash != now.config_hash and edited.job_key == now.job_key
 
 
 def _finished_run(cfg, job: identity.Identity) -> str:
@@ -116,19 +121,18 @@ def _finished_run(cfg, job: identity.Identity) -> str:
 def test_a_config_finished_only_under_another_version_is_rerun_and_says_so(tmp_path, monkeypatch):
     from conftest import compose
 
-    import losslab
     from losslab import resume
 
     cfg = compose([*JOB, f"paths.output_dir={tmp_path}"])
     now = identity.of(cfg)
-    monkeypatch.setattr(losslab, "__version__", "0.0.1")
+    monkeypatch.setattr(identity, "version", lambda: "0.0.1")
     _finished_run(cfg, identity.of(cfg))
     monkeypatch.undo()
 
     previous = resume.previous_attempt(cfg, now)
     assert previous.finished is None and previous.other_versions == ["0.0.1"]
     assert previous.version_note(now.version) == (
-        f"finished runs of this config exist under losslab 0.0.1; rerunning under {losslab.__version__}")
+        f"finished runs of this config exist under losslab 0.0.1; rerunning under {identity.version()}")
 
     done = _finished_run(cfg, now)  # once it finished under this version, it is reused, without a note
     previous = resume.previous_attempt(cfg, now)
@@ -148,9 +152,7 @@ def test_a_sweep_rerun_under_another_version_says_so_once_and_counts_the_job_onc
 
     again = run_train(args, tmp_path, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
-    import losslab
-
-    note = f"losslab: finished runs of this config exist under losslab 0.0.1; rerunning under {losslab.__version__}"
+    note = f"losslab: finished runs of this config exist under losslab 0.0.1; rerunning under {identity.version()}"
     assert again.stdout.count(note) == 1 and "already finished" not in again.stdout
     children = [r for r in runs(tmp_path) if "mlflow.parentRunId" in r.data.tags]
     [parent] = [r for r in runs(tmp_path) if "mlflow.parentRunId" not in r.data.tags]

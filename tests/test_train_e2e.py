@@ -48,12 +48,12 @@ def test_sentiment_run_with_classification_suite(tmp_path):
 def test_nan_loss_stops_the_run_and_marks_it_failed(tmp_path):
     out = run_train([f"hydra.searchpath=[file://{TESTS}/conf]", "loss=diverging", "debug=quick"], tmp_path)
     assert out.returncode != 0
-    assert "the training loss became nan at step 2" in out.stderr
+    assert "losslab: error: the loss became non-finite (nan) at step 1 (" in out.stderr
     [run] = runs(tmp_path)
     assert run.info.status == "FAILED"
     assert "NonFiniteLossError" in run.data.tags["error"]
     history = MlflowClient(store_uri(tmp_path)).get_metric_history(run.info.run_id, "loss")
-    assert [m.step for m in history] == [2]  # stopped at the first logged NaN
+    assert [m.step for m in history] == []  # stopped in step 1 itself, before its update and any logging step
 
 
 def test_components_and_fitted_class_weights_are_logged(tmp_path):

@@ -7,24 +7,29 @@ import math
 from transformers import TrainerCallback
 from transformers.integrations import MLflowCallback
 
+from losslab.errors import UsageError
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
+
+class NonFiniteLossError(UsageError):
+    """The training loss (or the weights) became NaN or infinite: one line, the run FAILED, exit 1."""
+
+    exit_code = 1
 
 
 class StopOnNonFiniteLoss(TrainerCallback):
     """Stop the run the first time a logged training loss is NaN or inf (the run then ends FAILED).
 
-    Needs ``logging_nan_inf_filter=False`` (losslab's default): with the filter on, the Trainer replaces
-    non-finite step losses in the logs by the running mean and a diverged run would look healthy.
+    A second line of defence: each step's loss is already checked as it is computed
+    (:class:`losslab.integrity.FiniteTraining`). Needs ``logging_nan_inf_filter=False`` (losslab's default):
+    with the filter on, the Trainer replaces non-finite step losses in the logs by the running mean.
     """
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             raise NonFiniteLossError(
-                f"the training loss became {loss} at step {state.global_step}; the run is stopped. "
-                "Lower trainer.learning_rate, check the labels' scale, or use hardware.precision=fp32."
+                f"the loss became non-finite ({loss}) at step {state.global_step} (as logged); the run is "
+                "stopped; lower trainer.learning_rate, check the labels' scale, or use hardware.precision=fp32"
             )
 
 

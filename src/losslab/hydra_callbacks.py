@@ -11,6 +11,7 @@ parent with the children of every attempt.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -20,6 +21,76 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 log = logging.getLogger("losslab")
+
+
+def write_report(uri: str, parent_id: str, out: Path):
+    """The sweep's report (:func:`losslab.report.write`), written into a temporary folder beside ``out`` and
+    moved into place whole: a kill while it is written never leaves part of a report (an earlier attempt's
+    stays until the new one is complete)."""
+    import shutil
+    import tempfile
+
+    from losslab import report
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        built = report.write(uri, parent_id, tmp)
+        if out.exists():
+            old = out.with_name(f".{out.name}-old-{os.getpid()}")
+            out.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    built.files = [out / Path(f).name for f in built.files]
+    return built
+
+
+def check_sweep_dir(config: DictConfig) -> None:
+    """Refuse a sweep dir that holds another sweep's files (its ``mlflow_parent.txt`` names a parent run of
+    other overrides, or of another store), before Hydra writes its jobs' folders there. The same sweep again
+    (a resumed one) is welcome."""
+    from losslab import identity, integrity, report, secrets, tracking
+
+    sweep_dir = Path(config.hydra.sweep.dir)
+    marker = sweep_dir / report.PARENT_FILE
+    if not marker.is_file():
+        return
+    uri, parent = ([*marker.read_text().split(), "", ""])[:2]
+    theirs = None
+    strip = getattr(secrets, "without_credentials", str)  # the file holds the URI less any password
+    if uri == strip(str(config.tracking.uri)):
+        with contextlib.suppress(Exception):
+            theirs = tracking._client(config.tracking.uri).get_run(parent).data.tags.get(identity.SWEEP_HASH_TAG)
+    if theirs != identity.sweep_hash(config):
+        raise integrity.OtherJob(f"{sweep_dir} holds the files of another sweep (parent MLflow run {parent or '?'} "
+                                 f"in {uri or '?'}): this sweep would overwrite its jobs' folders; choose another "
+                                 "hydra.sweep.dir or remove it")
+
+
+def composed_key(config: DictConfig) -> str | None:
+    """:func:`losslab.integrity.composed_key` of the job ``config`` (with its ``hydra`` node) describes, before
+    Hydra runs it; None when it does not resolve (the job itself then says why)."""
+    import copy
+
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    from losslab import integrity
+
+    job = copy.deepcopy(config)
+    with read_write(job), open_dict(job):
+        del job["hydra"]
+    hc = HydraConfig.instance()
+    before = hc.cfg
+    try:
+        hc.set_config(config)  # what ${hydra:...} reads (run_job sets it again)
+        return integrity.composed_key(job)
+    except Exception:
+        return None
+    finally:
+        hc.cfg = before
 
 
 class MLflowSweep(Callback):
@@ -51,18 +122,41 @@ class MLflowSweep(Callback):
         except Exception:  # the store itself is gone: nothing more to do at exit
             log.warning("could not end the sweep's parent run %s", run_id)
 
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        """A single run: a run dir that holds another job's files (its ``losslab_job.json``) is refused in one
+        line, before Hydra writes its own files there."""
+        from losslab import integrity
+
+        run_dir = Path(str(config.hydra.run.dir))
+        if integrity.read(run_dir) is None:
+            return
+        composed = composed_key(config)
+        if composed is None:
+            return
+        try:
+            integrity.check_run_dir(run_dir, composed=composed)
+        except integrity.OtherJob as err:
+            print(f"losslab: error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from losslab import cluster, distributed, identity, report, secrets, tracking
 
         distributed.refuse_sweep()  # under torchrun (also a preset that sweeps): every rank would run it all
         from losslab.cluster import check_server
-        from losslab.errors import ConfigError
+        from losslab.errors import UsageError
 
         try:
             check_server(config.tracking.uri)  # before the parent run: a dead server is one line, in seconds
-        except ConfigError as err:
+            check_sweep_dir(config)  # another sweep's folder: refused before Hydra writes into it
+            # a deleted experiment: refused here, not by every job after the sweep has started
+            tracking.ensure_experiment(config.tracking.uri, config.tracking.experiment,
+                                       config.tracking.get("artifact_location"))
+        except UsageError as err:
+            from losslab.faults import exit_code
+
             print(f"losslab: error: {err}", file=sys.stderr, flush=True)
-            sys.exit(2)
+            sys.exit(exit_code(err))
         sweep_dir = Path(config.hydra.sweep.dir)
         tags = {
             "losslab.sweep": f"sweep {sweep_dir.name}",
@@ -88,8 +182,9 @@ class MLflowSweep(Callback):
             return
         self.ended = True
         uri = config.tracking.uri
-        finished, failed = tracking.finish_parent(uri, self.run_id)
-        from losslab import ui
+        # the parent ends (FINISHED / FAILED) only once its report is written whole
+        finished, failed = tracking.latest_per_job(tracking.children(uri, self.run_id))
+        from losslab import faults, ui
 
         try:  # the children named by the report's rule: `huber · delta=0.5 · seed=1`
             ui.name_children(uri, self.run_id, finished)
@@ -98,15 +193,26 @@ class MLflowSweep(Callback):
         out = Path(config.hydra.sweep.dir) / "report"
         print(f"\nlosslab sweep: {len(finished)} job(s) finished, {len(failed)} failed · "
               f"parent MLflow run {self.run_id}", flush=True)
-        if self.report and finished:
-            try:
-                built = report.write(uri, self.run_id, out)
-                ui.describe_sweep(uri, self.run_id, built, len(failed))  # the answer on the parent's page
-                print(report.table(built, markdown=False), f"\n\n{report.answer(built)}\n  report: {out / 'report.md'}",
-                      flush=True)
-            except Exception:  # the runs are safe in the store: `python -m losslab.report` can rebuild it
-                log.exception("the sweep's report could not be built; rebuild it with "
-                              "python -m losslab.report %s", config.hydra.sweep.dir)
+        try:
+            with faults.stopping_on_sigterm():
+                if self.report and finished:
+                    try:
+                        built = write_report(uri, self.run_id, out)
+                        ui.describe_sweep(uri, self.run_id, built, len(failed))  # the answer on the parent's page
+                        print(report.table(built, markdown=False),
+                              f"\n\n{report.answer(built)}\n  report: {out / 'report.md'}", flush=True)
+                    except Exception:  # the runs are safe in the store: `python -m losslab.report` rebuilds it
+                        log.exception("the sweep's report could not be built; rebuild it with "
+                                      "python -m losslab.report %s", config.hydra.sweep.dir)
+        except BaseException as exc:  # a signal while the report was written: KILLED, never FINISHED half-reported
+            with contextlib.suppress(Exception):
+                client = tracking._client(uri)
+                client.set_tag(self.run_id, "error", f"the sweep was stopped ({type(exc).__name__}: {exc}) while "
+                                                     "its report was written; run the same command again to "
+                                                     "write it")
+                client.set_terminated(self.run_id, "KILLED")
+            raise
+        finished, failed = tracking.finish_parent(uri, self.run_id)
         for run in failed:
             print(f"  FAILED: {run.info.run_name} ({run.data.tags.get('losslab.overrides', '')}): "
                   f"{run.data.tags.get('error', run.info.status)}", flush=True)

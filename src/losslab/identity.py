@@ -121,10 +121,34 @@ def computed(cfg: DictConfig) -> dict:
     return conf
 
 
+_SOURCE_DIGEST: list[str] = []  # this process's losslab code, hashed once
+
+
+def source_digest(root: str | Path | None = None) -> str:
+    """SHA-256 (first 12 hex digits) of the code that decides a job's results: every ``.py`` file of the
+    package (``src/losslab/**/*.py``: the losses, the wiring, the metric modules), by relative path and content,
+    in sorted order. Computed once per process for the installed package (``root``: another folder)."""
+    if root is None and _SOURCE_DIGEST:
+        return _SOURCE_DIGEST[0]
+    folder = Path(root) if root is not None else Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts):
+        h.update(f"{path.relative_to(folder).as_posix()}\0".encode())
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    value = h.hexdigest()[:12]
+    if root is None:
+        _SOURCE_DIGEST.append(value)
+    return value
+
+
 def version() -> str:
+    """The losslab version a job runs under: ``__version__`` and the hash of the package's code
+    (``0.1.0+3f2a9c0d1e2b``), so that any change to the code (a loss fixed, a metric changed) is another
+    version, whether or not ``__version__`` was bumped. The data are in the identity by content already."""
     import losslab
 
-    return str(losslab.__version__)
+    return f"{losslab.__version__}+{source_digest()}"
 
 
 def of(cfg: DictConfig) -> Identity:

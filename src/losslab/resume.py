@@ -61,6 +61,7 @@ def previous_attempt(cfg: DictConfig, job: Identity) -> Previous:
     resume is locked here, so two jobs restarted at once cannot both resume it."""
     from losslab import locks, tracking
     from losslab.faults import JobRunning
+    from losslab.integrity import resumable
 
     locks.release_all()  # an earlier job of this process (a sweep on the basic launcher) is over
     client = tracking._client(cfg.tracking.uri)
@@ -92,7 +93,8 @@ def previous_attempt(cfg: DictConfig, job: Identity) -> Previous:
         if run.info.status == "FINISHED":
             break
         folder = run.data.tags.get(CHECKPOINTS_TAG)
-        checkpoint = last_complete_checkpoint(folder) if folder and Path(folder).is_dir() else None
+        # this job's own newest complete checkpoint with finite weights (losslab.integrity): never another job's
+        checkpoint = resumable(folder, job.config_hash) if folder and Path(folder).is_dir() else None
         if checkpoint:
             if locks.try_lock(locks.job_lock_path(folder)) is None:  # a twin got there first
                 raise running(run, locks.holder(locks.job_lock_path(folder)) or "another process")

@@ -58,7 +58,11 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
 
     # a user's Trainer subclass that computes the loss itself (loss: losslab.losses.trainer_loss.TrainerLoss)
     own = getattr(loss_fn, "trainer_class", None)
-    trainer = trainer_class(own or (Seq2SeqTrainer if seq2seq else Trainer))(
+    from losslab.integrity import FiniteTraining
+
+    base = trainer_class(own or (Seq2SeqTrainer if seq2seq else Trainer))
+    # every step's loss checked, never a checkpoint of non-finite weights, each checkpoint marked with its job
+    trainer = type(base.__name__, (FiniteTraining, base), {"__module__": base.__module__})(
         model=model,
         args=args,
         train_dataset=encoded["train"],
@@ -177,6 +181,9 @@ def train(cfg: DictConfig) -> float:
 
     started = time.time()
     resolved = preflight.check(cfg)  # no data, no model yet
+    from losslab import integrity
+
+    composed = integrity.composed_key(cfg)  # the job as composed: what Hydra's on_run_start checks a run dir by
     from losslab.tasks import data, noise
 
     # the per-process key of the loaded splits: the task as composed; with task.label_noise > 0 the train
@@ -223,6 +230,8 @@ def train(cfg: DictConfig) -> float:
                     previous.unfinished.info.run_id if previous.unfinished else "(rank 0's)")
         with open_dict(cfg):
             cfg.trainer.output_dir = os.path.dirname(previous.checkpoint)
+    owner = integrity.record(composed, job)  # its losslab_job.json; another job's run dir or checkpoints: refused
+    claimed = integrity.claim(cfg, owner) if distributed.is_main() else []
 
     from transformers import set_seed
 
@@ -243,10 +252,12 @@ def train(cfg: DictConfig) -> float:
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,
                             [LossComponents(loss, functools.partial(tracking.log_metrics, logged=logged))],
                             label_names, logged, resolved.suite)
+    trainer.losslab_marker = owner  # written into each checkpoint
 
     run_name = str(cfg.tracking.get("run_name") or type(loss).__name__)
     job_run = tracking.job_run(cfg, run_name, job, previous) if distributed.is_main() else distributed.NoRun()
     with job_run as run:
+        integrity.mark(claimed, owner)  # the run dir and the checkpoint folder are this job's from now on
         ui.start_job(cfg, splits)  # the run named by what its sweep varies; the splits as dataset inputs
         tracking.log_params({f"loss.fitted.{k}": v for k, v in fitted.items()})
         tracking.log_params({f"task.label.{i}": name for i, name in enumerate(label_names or [])})

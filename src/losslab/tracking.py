@@ -63,6 +63,12 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
 
     client = _client(uri)
     exp = client.get_experiment_by_name(name)
+    if exp is not None and exp.lifecycle_stage == "deleted":  # its runs could not be written: refused first
+        from losslab.errors import ConfigError
+
+        raise ConfigError(f"the MLflow experiment {name!r} (id {exp.experiment_id}) in {uri} is deleted; restore "
+                          f"it with MLFLOW_TRACKING_URI={uri} mlflow experiments restore --experiment-id "
+                          f"{exp.experiment_id}, or choose another tracking.experiment")
     if exp is not None:
         return exp.experiment_id
     if artifact_location and "://" not in artifact_location and str(uri).startswith(("http://", "https://")):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from losslab.errors import DataError
@@ -52,7 +54,9 @@ def check_and_convert(ds, task, files):
         k = task.get("num_labels")
         for split in SPLITS:
             for row, v in enumerate(ds[split][column]):
-                if not isinstance(v, (list, tuple)) or len(v) != k or min(v) < 0 or abs(sum(v) - 1) > 1e-4:
+                if not isinstance(v, (list, tuple)) or len(v) != k or \
+                        not all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) or \
+                        min(v) < 0 or abs(sum(v) - 1) > 1e-4:
                     fail(split, row, v, f"is not a distribution over {k} classes (task.targets=distribution)")
     elif kind == SINGLE_LABEL:
         values = {s: ds[s][column] for s in SPLITS}
@@ -66,22 +70,33 @@ def check_and_convert(ds, task, files):
             ds = _convert(ds, column, lambda v: index[v], "class ids")
         else:
             k = task.get("num_labels") or (len(names) if names else None)
+            found = k is None  # the classes are the train split's ids (train is checked first)
             for split in SPLITS:
                 for row, v in enumerate(values[split]):
-                    if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (k is not None and v >= k):
+                    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                         fail(split, row, v, f"is not a class id in 0..{(k or 1) - 1} (task.num_labels={k})")
-            if names is None and k is None:
-                names = [str(i) for i in range(max(max(values[s]) for s in SPLITS) + 1)]
+                    if k is not None and v >= k:
+                        if found:  # an id only validation or test has would add an output no row trains
+                            fail(split, row, v, f"is not a class id of the train split (0..{k - 1}); fix the "
+                                                "label, or set task.num_labels to the number of classes")
+                        fail(split, row, v, f"is not a class id in 0..{k - 1} (task.num_labels={k})")
+                if k is None:
+                    k = max(values["train"]) + 1
+            if names is None and found:
+                names = [str(i) for i in range(k)]
     elif kind == REGRESSION:
         for split in SPLITS:
             for row, v in enumerate(ds[split][column]):
                 if v is None:
                     fail(split, row, v, "is empty or marked missing (NA, n/a, ... in a CSV file)")
                 try:
-                    if v is None or isinstance(v, bool) or float(v) != float(v):
+                    if v is None or isinstance(v, bool):
                         raise ValueError
+                    number = float(v)
                 except (TypeError, ValueError):
                     fail(split, row, v, "is not a number")
+                if not math.isfinite(number):  # nan, inf, -inf: a loss and every metric of it would be too
+                    fail(split, row, v, "is not a finite number")
     elif kind == TOKEN:
         values = {s: ds[s][column] for s in SPLITS}
         if any(isinstance(v, str) for row in values["train"] for v in row):
@@ -107,6 +122,26 @@ def check_and_convert(ds, task, files):
                 if not isinstance(v, str) or not v.strip():
                     fail(split, row, v, "is not a non-empty target text")
     return ds, names  # causal_lm: a language model's labels are its own tokens
+
+
+# objectives of a regression suite that are undefined when every label is the same (a correlation divides by
+# the labels' spread, R² by their variance): the run would log NaN, or the Trainer's initial best, -1.797e308
+UNDEFINED_ON_CONSTANT_LABELS = {"pearson", "spearman", "r2"}
+
+
+def check_objective_defined(ds, task, files) -> None:
+    """Refuse validation labels on which ``task.objective`` is undefined (all equal, for a correlation or R²),
+    on the rows the job evaluates (after ``task.max_eval_samples``), before anything trains."""
+    if task.kind != REGRESSION or task.get("objective") not in UNDEFINED_ON_CONSTANT_LABELS:
+        return
+    values = {float(v) for v in ds["validation"][task.label_column]}
+    if len(values) == 1:
+        where = files.get("validation", task.data.get("path"))
+        raise DataError(
+            f"task data: the validation split ({where}), column {task.label_column!r}: all "
+            f"{len(ds['validation'])} rows have the label {values.pop()!r}, and task.objective={task.objective} "
+            "is undefined on constant labels; use validation rows with varied labels (more of them: "
+            "task.max_eval_samples), or set task.objective=mse")
 
 
 class LevelsFromDistribution(torch.nn.Module):

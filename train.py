@@ -16,6 +16,9 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    from losslab.secrets import mask_console
+
+    mask_console()  # a password in a URL (tracking.uri, a data path) is printed and logged as ***, Hydra's lines too
     from losslab.overrides import refuse_unknown_options
 
     refuse_unknown_options(sys.argv[1:], __file__)  # loss=hubber: "did you mean huber", before Hydra composes

@@ -28,12 +28,10 @@ def is_http(uri) -> bool:
 
 
 def shown(uri: str) -> str:
-    """The URI without a password (``http://user:***@host``)."""
-    parts = urlsplit(str(uri))
-    if parts.password is None:
-        return str(uri)
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URI as shown: its credentials masked (``http://***@host``, :mod:`losslab.secrets`)."""
+    from losslab.secrets import mask_text
+
+    return mask_text(uri)
 
 
 def check_server(uri) -> None:
@@ -80,7 +78,9 @@ def parent_run_id(uri) -> str | None:
         marker = folder / PARENT_FILE
         if marker.is_file():
             lines = marker.read_text().split("\n")
-            if len(lines) >= 2 and lines[0].strip() == str(uri) and lines[1].strip():
+            from losslab.secrets import without_credentials  # the file holds the URI without them
+
+            if len(lines) >= 2 and lines[0].strip() == without_credentials(uri) and lines[1].strip():
                 return lines[1].strip()
             return None
     return None

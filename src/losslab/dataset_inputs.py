@@ -10,7 +10,6 @@ data gives the same digest on any machine, whatever its cache paths or file date
 from __future__ import annotations
 
 import hashlib
-import re
 
 SPLITS = ("train", "validation", "test")
 CONTEXTS = {"train": "training", "validation": "validation", "test": "testing"}
@@ -31,11 +30,6 @@ def digest(ds, batch_rows: int = 10_000) -> str:
     return h.hexdigest()[:16]
 
 
-def _no_userinfo(text: str) -> str:
-    """``https://user:secret@host/x`` -> ``https://***@host/x``: a source never carries credentials."""
-    return re.sub(r"(//)[^/@\s]+@", r"\1***@", str(text))
-
-
 def source(task, split: str):
     """Where the split came from, as an MLflow dataset source: its file (a local path or a URL), the hub data set,
     or the loader that built it (a shipped corpus, a package)."""
@@ -45,15 +39,17 @@ def source(task, split: str):
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
 
+    from losslab.secrets import mask_text  # a source never carries credentials: s3://***@bucket/x.csv
+
     data = task.data
     file = data.get(split)
     if isinstance(file, str) and file and not data.get("path"):
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": both are the local file
             warnings.simplefilter("ignore")
-            return resolve_dataset_source(_no_userinfo(file))
+            return resolve_dataset_source(mask_text(file))
     if data.get("path"):
-        return HuggingFaceDatasetSource(path=_no_userinfo(data.path), config_name=data.get("name"), split=split,
-                                        data_files=_no_userinfo(file) if isinstance(file, str) and file else None)
+        return HuggingFaceDatasetSource(path=mask_text(data.path), config_name=data.get("name"), split=split,
+                                        data_files=mask_text(file) if isinstance(file, str) and file else None)
     loader = data.get("loader")
     target = loader.get("_target_") if loader is not None else None
     return CodeDatasetSource({"loader": str(target or "unknown"), "split": split})

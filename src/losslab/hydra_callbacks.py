@@ -148,6 +148,10 @@ class MLflowSweep(Callback):
 
         try:
             check_server(config.tracking.uri)  # before the parent run: a dead server is one line, in seconds
+            if config.get("loss") is not None:  # loss._target_=builtins.open: refused before anything is called
+                from losslab.losses.targets import check_targets
+
+                check_targets(config.loss)
             check_sweep_dir(config)  # another sweep's folder: refused before Hydra writes into it
             # a deleted experiment: refused here, not by every job after the sweep has started
             tracking.ensure_experiment(config.tracking.uri, config.tracking.experiment,
@@ -172,7 +176,8 @@ class MLflowSweep(Callback):
         ui.start_sweep(config, self.run_id)  # the swept keys: each job names its run by them
         atexit.register(self._end_if_abandoned, str(config.tracking.uri), self.run_id)  # submission failed
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / report.PARENT_FILE).write_text(f"{config.tracking.uri}\n{self.run_id}\n")
+        uri = secrets.without_credentials(config.tracking.uri)  # never a password on disk (MLflow's env has it)
+        (sweep_dir / report.PARENT_FILE).write_text(f"{uri}\n{self.run_id}\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from losslab import cluster, report, tracking
@@ -221,3 +226,43 @@ class MLflowSweep(Callback):
             print("  run the same command again to retry the failed jobs (finished ones are not rerun)",
                   file=sys.stderr, flush=True)
             sys.exit(1)
+
+
+class MaskCredentials(Callback):
+    """Hydra's own files carry no credentials: each job's ``.hydra/{config,hydra,overrides}.yaml`` (written by
+    Hydra just before this callback runs) and the sweep's ``multirun.yaml`` are rewritten with secret keys and
+    the passwords of URLs masked (:mod:`losslab.secrets`), and the job's process prints and logs masked (a
+    launcher's worker did not start through ``train.py``)."""
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra.types import RunMode
+
+        from losslab import secrets
+
+        secrets.mask_console()
+        hc = config.hydra
+        if hc.get("output_subdir") is not None:
+            folder = Path(hc.runtime.output_dir) / str(hc.output_subdir)
+            for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+                mask_yaml_file(folder / name)
+        if hc.mode == RunMode.MULTIRUN:
+            mask_yaml_file(Path(hc.sweep.dir) / "multirun.yaml")
+
+
+def mask_yaml_file(path: Path) -> bool:
+    """Rewrite a YAML file Hydra wrote with its secrets masked (atomically: parallel jobs may rewrite the sweep's
+    ``multirun.yaml`` at once). Returns whether anything was masked."""
+    from omegaconf import OmegaConf
+
+    from losslab import secrets
+
+    if not path.is_file():
+        return False
+    data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    masked = secrets.mask_tree(data)
+    if masked == data:
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(masked)), encoding="utf-8")
+    os.replace(tmp, path)
+    return True

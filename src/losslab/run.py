@@ -149,6 +149,8 @@ def _loss_name(cfg: DictConfig) -> str:
 
 
 def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
+    from losslab import tracking
+
     loss = _loss_name(cfg)
     suite = " · ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in test.items()
                        if k.startswith("test_") and isinstance(v, float)
@@ -158,7 +160,7 @@ def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
         f"\nlosslab · task={cfg.task.name} · loss={loss} · {seconds / 60:.1f} min\n"
         f"  test: {suite}\n"
         f"  MLflow run {run_id} (experiment {cfg.tracking.experiment!r}); see it with:\n"
-        f"    mlflow ui --backend-store-uri {cfg.tracking.uri}\n"
+        f"    {tracking.ui_command(cfg.tracking.uri)}\n"  # the URI's password masked
     )
 
 
@@ -201,6 +203,9 @@ def train(cfg: DictConfig) -> float:
             from losslab.checks import check_class_options
 
             check_class_options(cfg)  # loss.weights=[...]: one per class found in train
+    from losslab.losses.targets import check_targets
+
+    check_targets(cfg.loss)  # only a loss is ever instantiated as one (preflight checked it too)
     loss = instantiate(cfg.loss)
     _warn_default_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
@@ -300,7 +305,9 @@ def main(cfg: DictConfig) -> float:
 
             # a user's mistake is one line (the run keeps its traceback in error.txt); anything else, the stack
             log.error("this job failed; the sweep goes on", exc_info=not isinstance(err, UsageError))
-            print(f"losslab: error: job {_job_label(cfg)}: {type(err).__name__}: {err}", file=sys.stderr,
+            from losslab.secrets import mask_text
+
+            print(mask_text(f"losslab: error: job {_job_label(cfg)}: {type(err).__name__}: {err}"), file=sys.stderr,
                   flush=True)
             from losslab.distributed import is_main
 

@@ -20,7 +20,9 @@ from losslab.identity import CHECKPOINTS_TAG, CONFIG_HASH_TAG, SWEEP_HASH_TAG
 
 
 def ui_command(uri: str) -> str:
-    return f"mlflow ui --backend-store-uri {uri}"
+    from losslab.secrets import mask_text
+
+    return f"mlflow ui --backend-store-uri {mask_text(uri)}"  # printed: a password in the URI is not
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -197,9 +199,11 @@ def job_tags(cfg: DictConfig) -> dict[str, str]:
 def _record_error(exc: BaseException) -> None:
     import mlflow
 
+    from losslab.secrets import mask_text  # a URI's password in the message or a traceback line is not logged
+
     with contextlib.suppress(Exception):
-        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
-        mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
+        mlflow.set_tag("error", mask_text(f"{type(exc).__name__}: {exc}")[:5000])
+        mlflow.log_text(mask_text("".join(traceback.format_exception(exc))), "error.txt")
 
 
 def _start_child(cfg: DictConfig, run_name: str, tags: dict[str, str]):

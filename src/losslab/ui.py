@@ -83,6 +83,7 @@ def job_name(cfg, swept: list[str] | None = None) -> str:
             continue
         value = OmegaConf.select(cfg, key, default=None)
         shown = secrets.MASK if secrets.is_secret(key) else _short(None if value is None else str(value))
+        shown = secrets.mask_text(shown)  # a URL's password: s3://***@bucket/x.csv
         parts.append(f"{key.removeprefix('loss.')}={shown}")
     return _SEP.join(parts)
 

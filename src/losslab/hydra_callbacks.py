@@ -153,6 +153,10 @@ class MLflowSweep(Callback):
 
                 check_targets(config.loss)
             check_sweep_dir(config)  # another sweep's folder: refused before Hydra writes into it
+            from losslab import race_sweeper
+
+            if race_sweeper.is_race(config):  # race=losses: its knobs, before the parent run
+                race_sweeper.check(config)
             # a deleted experiment: refused here, not by every job after the sweep has started
             tracking.ensure_experiment(config.tracking.uri, config.tracking.experiment,
                                        config.tracking.get("artifact_location"))

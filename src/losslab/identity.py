@@ -25,8 +25,10 @@ JOB_KEY_TAG = "losslab.job_key"          # the job under any version: who ran th
 VERSION_TAG = "losslab.version"
 SWEEP_HASH_TAG = "losslab.sweep_hash"
 CHECKPOINTS_TAG = "losslab.checkpoint_dir"   # where a job's checkpoints are: what a resume looks in
-# where a job writes, not what it computes: left out of the identity of a job
-PLACE_KEYS = {"paths": None, "tracking": None, "trainer": ("output_dir", "logging_dir", "disable_tqdm")}
+# where a job writes, not what it computes: left out of the identity of a job (and ``report`` / ``race``: what
+# the sweep asks of the runs, not what a run computes, so a race reuses an ordinary sweep's jobs and back)
+PLACE_KEYS = {"paths": None, "tracking": None, "report": None, "race": None,
+              "trainer": ("output_dir", "logging_dir", "disable_tqdm")}
 
 
 def digest(obj) -> str:

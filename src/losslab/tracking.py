@@ -17,17 +17,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from losslab.identity import CHECKPOINTS_TAG, CONFIG_HASH_TAG, SWEEP_HASH_TAG
+from losslab.paths import sqlite_path  # noqa: F401  (here for callers; a leaf module, so faults.py can use it)
 
 
 def ui_command(uri: str) -> str:
     from losslab.secrets import mask_text
 
     return f"mlflow ui --backend-store-uri {mask_text(uri)}"  # printed: a password in the URI is not
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The file of a ``sqlite:///`` store, else None."""
-    return Path(uri[len("sqlite:///"):]) if str(uri).startswith("sqlite:///") else None
 
 
 _ready: set[str] = set()  # stores this process has seen created

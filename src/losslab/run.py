@@ -251,7 +251,10 @@ def train(cfg: DictConfig) -> float:
                                     label_names=label_names)
     encoded = data.shared(("encoded", task_key, encoding.tokenizer_id(tokenizer)),
                           lambda: encoding.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
-    fitted = loss.fit(encoded["train"]["labels"]) if getattr(loss, "needs_train_labels", False) else {}
+    from losslab.losses.base import fit_to_train
+
+    classes = len(label_names) if label_names else getattr(model.config, "num_labels", None)
+    fitted = fit_to_train(loss, encoded["train"]["labels"], classes)  # balanced weights over the task's classes
     args = training_arguments(cfg, resolved.training_kwargs)
     logged = previous.logged  # the points a resumed run already holds: none is logged twice
     trainer = build_trainer(cfg, loss_fn, model, tokenizer, encoded, args,

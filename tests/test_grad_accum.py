@@ -30,7 +30,7 @@ def one_step(task: str, loss_name: str, batch: int, accum: int, tmp_path):
     cfg = compose([f"task={task}", f"loss={loss_name}", "model=tiny", "task.max_train_samples=16", *NO_DROPOUT])
     loss = instantiate(cfg.loss)
     torch.manual_seed(0)
-    model, tok = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task))
+    model, tok = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task), loss=loss)
     encoded = encoding.encode(data.load_splits(cfg.task)[0], tok, cfg.task)
     if getattr(loss, "needs_train_labels", False):
         loss.fit(encoded["train"]["labels"])

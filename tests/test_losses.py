@@ -113,8 +113,8 @@ from sklearn.metrics import mean_pinball_loss  # noqa: E402
 from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 
 from losslab.losses import (  # noqa: E402
-    BCE, Asymmetric, ChunkedCrossEntropy, Composite, Coral, Dice, Focal, GaussianNLL, LabelSmoothing, LogCosh,
-    MultiMargin, Poly1, Quantile, SigmoidFocal, SmoothL1, SoftCrossEntropy, TokenCrossEntropy,
+    BCE, Asymmetric, ChunkedCrossEntropy, Composite, Coral, Corn, Dice, Focal, GaussianNLL, LabelSmoothing,
+    LogCosh, MultiMargin, Poly1, Quantile, SigmoidFocal, SmoothL1, SoftCrossEntropy, TokenCrossEntropy,
     TokenLabelSmoothing, WeightedCrossEntropy, ZLoss,
 )
 
@@ -313,7 +313,7 @@ def test_coral_closed_form():
     p = expit(z[keep])
     expected = -(tasks * np.log(p) + (1 - tasks) * np.log(1 - p)).sum(1).mean()
     assert Coral()({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
-    assert Coral.levels(torch.tensor([[5.0, 5.0, -5.0]])).item() == 2
+    assert Coral.predict_levels(torch.tensor([[5.0, 5.0, -5.0]])).item() == 2
     logp = Coral.predictions(torch.tensor([[5.0, 5.0, -5.0]]))
     assert logp.shape == (1, 4) and logp.exp().sum().item() == pytest.approx(1.0) and logp.argmax().item() == 2
 
@@ -389,7 +389,7 @@ def test_composite_is_the_weighted_sum_of_its_terms_and_reports_them():
 ALL_IGNORABLE = [
     (CrossEntropy(), (4, 3)), (LabelSmoothing(), (4, 3)), (WeightedCrossEntropy([1, 2, 3]), (4, 3)),
     (Focal(0.5), (4, 3)), (Poly1(), (4, 3)), (MultiMargin(), (4, 3)), (Dice(), (4, 3)),
-    (SoftCrossEntropy(), (4, 3)), (Coral(), (4, 3)),
+    (SoftCrossEntropy(), (4, 3)), (Coral(), (4, 3)), (Corn(), (4, 3)),
 ]
 
 

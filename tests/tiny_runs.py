@@ -45,7 +45,8 @@ def setup(task: str, loss: str, tmp_path, overrides=()) -> Setup:
     loss_fn = instantiate(cfg.loss)
     splits, names = data.load_splits(cfg.task)
     torch.manual_seed(0)
-    model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss_fn, cfg.task), label_names=names)
+    model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss_fn, cfg.task), label_names=names,
+                                    loss=loss_fn)
     encoded = dict(encoding.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
     if getattr(loss_fn, "needs_train_labels", False):
         loss_fn.fit(encoded["train"]["labels"])

@@ -20,7 +20,7 @@ PROBLEM_TYPES = {
 
 def head_width(loss, task_cfg) -> int:
     """Outputs of the head: the task's number of labels, unless the loss asks for another width
-    (gaussian_nll: a mean and a variance per target; coral: K − 1 tasks for K levels)."""
+    (gaussian_nll: a mean and a variance per target; coral, corn: K − 1 tasks for K levels)."""
     n = int(task_cfg.get("num_labels") or 1)
     return int(loss.head_width(n)) if hasattr(loss, "head_width") else n
 
@@ -33,9 +33,11 @@ def _tokenizer(source: str):
     return AutoTokenizer.from_pretrained(source)
 
 
-def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] | None = None):
+def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] | None = None, loss=None):
     """``(model, tokenizer)`` for the task: the head its kind needs, with ``width`` outputs (default: the
-    task's number of labels)."""
+    task's number of labels). ``loss``: the loss it trains with; one that brings its head
+    (``loss.head_layer(in_features, width)``, ``losslab.losses.base``) gets it in place of the head's final
+    linear layer (:func:`replace_head_layer`)."""
     from transformers import (
         AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
     )
@@ -75,6 +77,8 @@ def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] 
         )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    if loss is not None and task_cfg.kind != CAUSAL_LM:
+        replace_head_layer(model, loss, width, None if model_cfg.get("architecture") else package_path(source))
     if task_cfg.kind == CAUSAL_LM and getattr(model, "loss_type", None) is None:
         # The Trainer counts a step's items (num_items_in_batch) over labels[..., 1:], the tokens a next-token
         # loss scores, only for a model whose loss_type maps to ForCausalLMLoss. GPT2LMHeadModel and
@@ -82,6 +86,68 @@ def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] 
         # a sentence's first token (~4% on VADER).
         model.loss_type = "ForCausalLM"
     return model, tokenizer
+
+
+def replace_head_layer(model, loss, width: int, source: str | None = None):
+    """Put the layer ``loss.head_layer(in_features, width)`` in place of the final linear layer of ``model``'s
+    classification head (``classifier``, ``classifier.out_proj``, ``score``: the last ``nn.Linear`` with
+    ``width`` outputs outside the base model), keeping the encoder, pooler and dropout; nothing when the loss
+    brings no layer (None). The layer is a submodule of the model: its parameters are trained, saved in the
+    model's state dict (``save_pretrained``, the Trainer's checkpoints) and loaded back into a model built the
+    same way (the Trainer's ``load_best_model_at_end`` and resuming load a checkpoint into this model).
+    ``source``: the folder the model was loaded from; when it holds this layer's parameters (a model saved
+    with the same loss's head: ``model.name_or_path=<a checkpoint>``), they are loaded into the new layer, which
+    ``from_pretrained`` alone would have dropped as unexpected keys. Returns the dotted name of the layer, or
+    None."""
+    from torch import nn
+
+    make = getattr(loss, "head_layer", None)
+    if not callable(make):
+        return None
+    base = getattr(model, "base_model_prefix", "") or ""
+    found = [(name, m) for name, m in model.named_modules()
+             if isinstance(m, nn.Linear) and m.out_features == width and name
+             and not (base and (name == base or name.startswith(base + ".")))]
+    if not found:
+        raise ValueError(f"loss {type(loss).__name__} brings its own head layer, but {type(model).__name__} has no "
+                         f"final linear layer with {width} outputs to replace")
+    name, old = found[-1]
+    layer = make(old.in_features, width)
+    if layer is None:
+        return None
+    layer = layer.to(device=old.weight.device, dtype=old.weight.dtype)
+    parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    setattr(parent, name.rpartition(".")[2], layer)
+    if source:
+        _load_saved_layer(layer, source, name)
+    return name
+
+
+def _load_saved_layer(layer, source: str, prefix: str) -> bool:
+    """Load ``layer`` from the safetensors weights in the folder ``source`` (keys ``<prefix>.<parameter>``)
+    when they hold it; strict: a saved layer of another shape is an error, never a silent new head."""
+    import json
+    import os
+
+    from safetensors import safe_open
+
+    index = os.path.join(source, "model.safetensors.index.json")
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as f:
+            weight_map = json.load(f)["weight_map"]
+        files = sorted({os.path.join(source, v) for k, v in weight_map.items() if k.startswith(prefix + ".")})
+    else:
+        single = os.path.join(source, "model.safetensors")
+        files = [single] if os.path.isfile(single) else []
+    state = {}
+    for path in files:
+        with safe_open(path, framework="pt") as f:
+            state.update({k[len(prefix) + 1:]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix + ".")})
+    own = layer.state_dict()
+    if not state or set(state) != set(own):
+        return False  # a model saved with another head (a plain linear layer): the new layer starts fresh
+    layer.load_state_dict({k: v.to(dtype=own[k].dtype) for k, v in state.items()})
+    return True
 
 
 def _encoder_decoder(model_cfg, task_cfg):

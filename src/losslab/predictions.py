@@ -7,7 +7,8 @@ the end from the final (best) model. Columns:
   length order map back to the data;
 - ``prediction``: what the task's metric suite judges for that row (float32): a regression value, a row of
   class or label scores, a row of predicted tag ids or next-token NLLs (padding positions removed); for a
-  generation task the generated text;
+  generation task the generated text; for the ratings suite the K levels' scores, followed by the predicted
+  level when the loss decodes its own (coral, corn; ``losslab.metrics.levels``);
 - ``label``: the row's reference in the same form (a number, a class id, a distribution, a row of 0/1, a row
   of tag ids with -100 where a token is not scored, a text).
 

@@ -247,7 +247,7 @@ def train(cfg: DictConfig) -> float:
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
     splits, label_names = load_splits()
-    model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task),
+    model, tokenizer = models.build(cfg.model, cfg.task, width=models.head_width(loss, cfg.task), loss=loss,
                                     label_names=label_names)
     encoded = data.shared(("encoded", task_key, encoding.tokenizer_id(tokenizer)),
                           lambda: encoding.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))

@@ -12,7 +12,7 @@ from losslab.losses.composite import Composite
 from losslab.losses.default import ModelDefault
 from losslab.losses.language_modeling import ChunkedCrossEntropy, TokenCrossEntropy, TokenLabelSmoothing, ZLoss
 from losslab.losses.multilabel import BCE, Asymmetric, SigmoidFocal
-from losslab.losses.ordinal import Coral
+from losslab.losses.ordinal import Coral, Corn
 from losslab.losses.regression import MAE, MSE, GaussianNLL, Huber, LogCosh, Quantile, SmoothL1
 
 __all__ = [
@@ -21,6 +21,6 @@ __all__ = [
     "CrossEntropy", "SoftCrossEntropy", "LabelSmoothing", "WeightedCrossEntropy", "Focal", "Poly1",
     "MultiMargin", "Hinge", "SquaredHinge", "Dice", "Square",
     "BCE", "SigmoidFocal", "Asymmetric",
-    "Coral",
+    "Coral", "Corn",
     "TokenCrossEntropy", "TokenLabelSmoothing", "ZLoss", "ChunkedCrossEntropy",
 ]

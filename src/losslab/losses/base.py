@@ -9,6 +9,23 @@ A subclass writes one method, :meth:`Loss.sum_and_count`, returning the summed p
 items it covers and, optionally, named components (summed the same way: ``{"ce": ..., "z": ...}``); the base
 class does every division (fairseq's criterion contract). Components are normalized exactly like the total
 and kept, detached, in ``last_components`` for the logs; the loss itself never knows about any logger.
+
+A loss may also say what it needs of the model and how its outputs are read (each looked up with ``getattr``,
+so a user's loss that is not a :class:`Loss` may define them too):
+
+- ``head_width(num_labels) -> int``: the head's number of outputs, when it is not the task's number of labels
+  (``coral``, ``corn``: K − 1 for K levels; ``gaussian_nll``: a mean and a variance per target);
+- ``head_layer(in_features, num_outputs) -> nn.Module | None``: the layer that replaces the final linear layer
+  of the model's classification head (``in_features`` → ``num_outputs`` logits; the encoder, pooler and dropout
+  stay). ``losslab.models.build(..., loss=loss)`` puts it in place; its parameters are the model's, so they are
+  trained, saved in checkpoints and reloaded (``load_best_model_at_end``, resuming) with the model's state
+  dict. None (the default): the plain linear layer. ``coral``: CORAL's shared weight and K − 1 biases;
+- ``predictions(logits, labels) -> Tensor``: what of the logits the task's metric suite judges (the
+  Trainer's ``preprocess_logits_for_metrics``); ``coral``, ``corn``: the K levels' log-probabilities;
+- ``predict_levels(logits) -> LongTensor``: the predicted level of each item, for a loss whose own decoding
+  is not the argmax of its level scores (``coral``: the number of σ(z_k) > 0.5; ``corn``: the number of
+  cumulative products of σ(z_k) > 0.5). The ratings suite and the report's level metrics and degenerate
+  check use it (``losslab.metrics.levels``); None (the default): the argmax.
 """
 
 from __future__ import annotations
@@ -58,6 +75,9 @@ class Loss(nn.Module):
     #: False for a loss that is not a sum over items (``Dice(reduction="batch")``): gradient accumulation and
     #: data parallelism do not give the large batch's gradient; its docstring says what they give instead
     exact_under_accumulation: ClassVar[bool] = True
+    #: ``predict_levels(logits) -> LongTensor`` (a staticmethod) when the loss decodes levels its own way;
+    #: None: the argmax of the level scores (see the module's docstring)
+    predict_levels: ClassVar = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,6 +86,10 @@ class Loss(nn.Module):
     def sum_and_count(self, logits: torch.Tensor, labels: torch.Tensor):
         """``(summed loss, item count)`` or ``(summed loss, item count, {component: summed value})``."""
         raise NotImplementedError
+
+    def head_layer(self, in_features: int, num_outputs: int) -> nn.Module | None:
+        """The layer that replaces the final linear layer of the model's head, or None: keep it (see above)."""
+        return None
 
     def label_elements_per_item(self, logits: torch.Tensor, labels: torch.Tensor) -> float:
         """How many of the Trainer's counted label elements make one item of this loss (1 for most)."""

@@ -38,6 +38,7 @@ class Suite:
     reduce: Callable | None = None  # the Trainer's preprocess_logits_for_metrics; None: the loss's ``predictions``
     form: str = "arrays"  # values (one per item) | arrays | rows (padded with -100) | texts (generated token ids)
     takes_label_names: bool = False
+    levels: bool = False  # its rows carry a loss's own predicted level after the scores (metrics/levels.py)
 
     def module(self):
         return load(self.name)
@@ -54,8 +55,16 @@ class Suite:
 
     def preprocess_logits(self, loss_fn):
         """What of the logits the suite judges (a loss with extra head outputs, gaussian_nll's mean and variance,
-        says which part is its prediction); None for generated token ids: nothing to reduce."""
-        return None if self.form == "texts" else self.reduce or getattr(loss_fn, "predictions", None)
+        says which part is its prediction); None for generated token ids: nothing to reduce. A suite of
+        ``levels`` gets, after them, the level of a loss that decodes its own (``predict_levels``: coral, corn)."""
+        if self.form == "texts":
+            return None
+        reduce = self.reduce or getattr(loss_fn, "predictions", None)
+        if self.levels:
+            from losslab.metrics.levels import with_levels
+
+            return with_levels(loss_fn, reduce)
+        return reduce
 
     def compute_metrics(self, label_names: list[str] | None = None, tokenizer=None):
         """A Trainer ``compute_metrics`` that hands predictions and labels to the suite in its form (generated
@@ -117,7 +126,7 @@ SUITES = {s.name: s for s in (
     Suite("perplexity", frozenset({"nll", "perplexity"}), frozenset(),
           lambda k: ([[1.0, 2.0]], [[0, 0]]), reduce=next_token_nll, form="rows"),
     Suite("ratings", frozenset({"kl", "level_mae", "log_loss", "ece"}), frozenset({"accuracy", "macro_f1"}),
-          lambda k: ([[0.0] * k, [1.0] * k], [[1.0 / k] * k, [1.0 / k] * k])),
+          lambda k: ([[0.0] * k, [1.0] * k], [[1.0 / k] * k, [1.0 / k] * k]), levels=True),
     Suite("generation", frozenset(), frozenset({"rougeL", "chrf", "exact_match"}),
           lambda k: (["a small dog", "a cat"], ["a small dog", "a big cat"]), form="texts"),
 )}

@@ -78,9 +78,11 @@ def degenerate(suite: str, predictions, labels, label_names=None, thresholds=Non
     if suite == "classification":
         return _class_rule(np.asarray(predictions).argmax(1), np.asarray(labels, dtype=np.int64), label_names)
     if suite == "ratings":
+        from losslab.metrics.levels import split
+
         t = np.asarray(labels, dtype=np.float64)
         level = np.floor((t * np.arange(t.shape[1])).sum(1) + 0.5).astype(np.int64)
-        return _class_rule(np.asarray(predictions).argmax(1), level, label_names)
+        return _class_rule(split(predictions, t.shape[1])[1], level, label_names)  # the loss's own decoding
     if suite == "multilabel":
         scores, y = np.asarray(predictions, dtype=np.float64), np.asarray(labels) > 0
         cut = np.zeros(y.shape[1]) if thresholds is None else np.asarray(thresholds)

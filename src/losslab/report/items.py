@@ -134,17 +134,19 @@ def _classification(predictions, labels, w):
 
 
 def _ratings(predictions, labels, w):
-    logq = _log_softmax(np.asarray(predictions, dtype=np.float64))
+    from losslab.metrics.levels import split
+
     t = np.asarray(labels, dtype=np.float64)
     k = t.shape[1]
+    scores, pred = split(predictions, k)  # the loss's own predicted level when its rows carry one (coral, corn)
+    logq = _log_softmax(scores)
     level = np.floor((t * np.arange(k)).sum(1) + 0.5).astype(np.int64)
-    pred = logq.argmax(1)
     out, correct = _classes(w, pred, level, k)
     n = w.sum(1)
     kl = np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - logq), 0.0).sum(1)
     out.update({
         "log_loss": (w @ -logq[np.arange(len(level)), level]) / n,
-        "ece": _ece(w, np.exp(logq.max(1)), correct),
+        "ece": _ece(w, np.exp(logq[np.arange(len(pred)), pred]), correct),
         "kl": (w @ kl) / n,
         "level_mae": (w @ np.abs(pred - level).astype(np.float64)) / n,
     })

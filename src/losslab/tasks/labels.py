@@ -155,7 +155,7 @@ class LevelsFromDistribution(torch.nn.Module):
     def __init__(self, loss, num_levels: int):
         super().__init__()
         self.loss, self.num_levels = loss, num_levels
-        for name in ("predictions", "attach"):
+        for name in ("predictions", "predict_levels", "attach"):
             if hasattr(loss, name):
                 setattr(self, name, getattr(loss, name))
 

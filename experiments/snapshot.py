@@ -5,7 +5,8 @@ one sitting finishes on a later one: ``save`` writes a consistent copy of the st
     python experiments/snapshot.py restore experiments/label_noise/store_3_epochs outputs/studies/F
 
 Then the study's own command, with ``paths.output_dir`` the restored folder, reuses every job that finished
-before and runs the rest. The copy holds the store (``mlflow.db``, by SQLite's online backup, so a job writing
+before under the same losslab version (the code's hash: a job finished under other code runs again) and runs
+the rest. The copy holds the store (``mlflow.db``, by SQLite's online backup, so a job writing
 to it meanwhile leaves no torn file) and the artifacts of the finished runs (``artifacts/``: predictions,
 configs; small). Checkpoints are not carried: a job stopped mid-way starts again from its first step.
 

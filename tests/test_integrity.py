@@ -262,7 +262,7 @@ def test_a_deleted_experiment_is_refused_before_any_job_runs(tmp_path, sweep):
 
 # 5. a sweep's parent ends after its whole report; a sweep dir is one sweep's -----------------------------------
 
-def test_a_sweep_stopped_while_its_report_is_written_never_ends_finished(tmp_path, monkeypatch):
+def test_a_sweep_stopped_while_its_report_is_written_never_ends_finished(tmp_path, monkeypatch, capsys):
     from omegaconf import OmegaConf
 
     from losslab import faults, hydra_callbacks, identity, report, tracking
@@ -289,11 +289,16 @@ def test_a_sweep_stopped_while_its_report_is_written_never_ends_finished(tmp_pat
     sweep = hydra_callbacks.MLflowSweep()
     sweep.run_id = parent
     config = OmegaConf.create({"tracking": {"uri": uri}, "hydra": {"sweep": {"dir": str(sweep_dir)}}})
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stopped:
         sweep.on_multirun_end(config)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert (f"losslab: stopped by SIGTERM while the sweep's report was written: its parent MLflow run {parent} is "
+            "KILLED; run the same command again to write it") in capsys.readouterr().err
     assert seen["status"] == "RUNNING"  # not FINISHED while its report is written
     run = client.get_run(parent)
-    assert run.info.status == "KILLED" and "while its report was written" in run.data.tags["error"]
+    assert run.info.status == "KILLED"
+    assert run.data.tags["error"] == ("the sweep was stopped by SIGTERM while its report was written; run the same "
+                                      "command again to write it")
     assert sorted(p.name for p in sweep_dir.iterdir()) == ["report"]  # no partial folder left
     assert sorted(p.name for p in (sweep_dir / "report").iterdir()) == ["report.md"]
     assert (sweep_dir / "report" / "report.md").read_text() == "the earlier attempt's report\n"

@@ -214,12 +214,18 @@ class MLflowSweep(Callback):
                         log.exception("the sweep's report could not be built; rebuild it with "
                                       "python -m losslab.report %s", config.hydra.sweep.dir)
         except BaseException as exc:  # a signal while the report was written: KILLED, never FINISHED half-reported
+            what = exc.args[0] if isinstance(exc, faults.Terminated) else (
+                "SIGINT (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(Exception):
                 client = tracking._client(uri)
-                client.set_tag(self.run_id, "error", f"the sweep was stopped ({type(exc).__name__}: {exc}) while "
-                                                     "its report was written; run the same command again to "
-                                                     "write it")
+                client.set_tag(self.run_id, "error", f"the sweep was stopped by {what} while its report was "
+                                                     "written; run the same command again to write it")
                 client.set_terminated(self.run_id, "KILLED")
+            if isinstance(exc, KeyboardInterrupt):
+                print(f"losslab: stopped by {what} while the sweep's report was written: its parent MLflow run "
+                      f"{self.run_id} is KILLED; run the same command again to write it", file=sys.stderr,
+                      flush=True)
+                sys.exit(faults.exit_code(exc) if isinstance(exc, faults.Terminated) else 130)
             raise
         finished, failed = tracking.finish_parent(uri, self.run_id)
         for run in failed:

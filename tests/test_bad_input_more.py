@@ -1,7 +1,7 @@
 """More bad input (issue #30): one clear line, early, naming the option, file, column or row; no traceback;
 exit 2 for a user's mistake (1 for a store deleted under a live job); no MLflow run left behind.
 
-The README's "What happens when…" table lists the same cases."""
+docs/tracking-and-faults.md's "What happens when…" table lists the same cases."""
 
 from __future__ import annotations
 

@@ -46,9 +46,9 @@ KINDS = {"regression", "single_label", "multi_label", "token_classification", "o
 
 
 def _readme_task_table() -> dict[str, tuple[str, list[str]]]:
-    """README's Tasks table: task -> (its kind, the losses it suggests sweeping), as written by hand."""
+    """docs/configuration.md's Tasks table: task -> (its kind, the losses it suggests sweeping), as written by hand."""
     rows = {}
-    text = (ROOT / "README.md").read_text().split("### Tasks", 1)[1]
+    text = (ROOT / "docs" / "configuration.md").read_text().split("## Tasks", 1)[1]
     for line in text.split("| task |", 1)[1].splitlines()[2:]:
         if not line.startswith("| `"):
             break
@@ -69,7 +69,7 @@ def test_the_readme_tasks_table_names_losses_that_declare_the_tasks_kind():
         served = {cfg.task.kind, *(cfg.task.get("also_kinds") or ())}
         for name in losses:
             kinds = set(declared_kinds(compose([f"task={task}", f"loss={name}"]).loss))
-            assert kinds & served, f"README suggests loss={name} for task={task} ({kind}); it declares {kinds}"
+            assert kinds & served, f"docs/configuration.md suggests loss={name} for task={task} ({kind}); it declares {kinds}"
             checked += 1
     assert checked >= 25
 

@@ -3,7 +3,7 @@ tmpfs), parallel writers on a fresh store, a store another process holds locked,
 model paths, secrets in the config, and how fast a refusal is. Each asserts the one-line message, the exit
 code, what the MLflow store holds, and that nothing that existed before was lost.
 
-The README's "What happens when…" table lists the same cases."""
+docs/tracking-and-faults.md's "What happens when…" table lists the same cases."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ experiment is refused before any job, a sweep's parent ends only after its whole
 and the version a job runs under is its code's hash. train.py runs for real with ``debug=quick``; each refusal is
 one line, its exit code, and what the store holds after it.
 
-The README's "What happens when…" table lists the same cases."""
+docs/tracking-and-faults.md's "What happens when…" table lists the same cases."""
 
 from __future__ import annotations
 

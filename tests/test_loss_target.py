@@ -1,5 +1,5 @@
 """Only a loss is instantiated as one: every ``_target_`` of the loss config (nested ones included) is imported,
-never called, and checked against the forms the README's *Add your own loss* describes, before anything is built
+never called, and checked against the forms docs/configuration.md's *Add your own loss* describes, before anything is built
 and before any MLflow run starts. ``loss._target_=builtins.open +loss.file=X +loss.mode=w`` once truncated X."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ known size) go through the report's own code: replicate units (:func:`stats.unit
 
 Measured: for identical losses the rate of sweeps with any false "worse" (≤ 5% + Monte-Carlo error); for
 separated losses the coverage of each row-minus-best interval (≥ 94%); the flags' false-alarm rates. Run
-``python tests/test_report_calibration.py`` for the table the README quotes (more sweeps).
+``python tests/test_report_calibration.py`` for the table docs/reports.md quotes (more sweeps).
 """
 
 from __future__ import annotations

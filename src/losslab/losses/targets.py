@@ -3,7 +3,7 @@
 Hydra's ``instantiate`` calls whatever a ``_target_`` names, and every nested ``_target_`` first
 (``loss._target_=builtins.open +loss.file=X +loss.mode=w`` would truncate X). So every ``_target_`` in the loss
 config (the loss's own and any nested one, such as ``composite``'s terms) is imported, never called, and must be
-one of the forms the README's *Add your own loss* describes:
+one of the forms docs/configuration.md's *Add your own loss* describes:
 
 - a class that is a ``torch.nn.Module`` (every losslab :class:`~losslab.losses.base.Loss`, every ``torch.nn``
   loss, a tutorial's module), or a class of ``losslab.losses`` (``ModelDefault``, ``TrainerLoss``);

@@ -126,11 +126,15 @@ class Race:
                          f"tied after {'/'.join(map(str, n))} seeds"
                          + (f" ({self.stopped})" if self.stopped else
                             " (race.max_seeds reached)" if self.round >= len(self.plan.targets()) else ""))
-        by_seeds: dict[int, list[str]] = {}
-        for loss, (n, why) in self.dropped.items():
-            by_seeds.setdefault(n, []).append(loss)
-        if by_seeds:
-            parts.append("; ".join(f"{', '.join(losses)} dropped after {n}" for n, losses in sorted(by_seeds.items())))
+        by_seeds: dict[tuple, list[str]] = {}
+        for loss, (n, why) in self.dropped.items():  # worse than the best, or not rankable (flagged, crashed)
+            by_seeds.setdefault((n, why.startswith("worse")), []).append(loss)
+        for (n, worse), losses in sorted(by_seeds.items()):
+            if worse:
+                parts.append(f"{', '.join(losses)} dropped after {n} (worse than the best)")
+            else:
+                reasons = "; ".join(f"{loss}: {self.dropped[loss][1].split(':')[0]}" for loss in losses)
+                parts.append(f"{', '.join(losses)} left after {n}, not ranked ({reasons})")
         saved = self.grid() - self.jobs()
         parts.append(f"{self.jobs()} jobs against {self.grid()} for the full grid "
                      f"({len(self.plan.losses)} losses × {self.plan.max_seeds} seeds): {saved} saved"
@@ -143,6 +147,17 @@ class Race:
                 "seeds_step": self.plan.seeds_step, "max_seeds": self.plan.max_seeds, "alpha": self.plan.alpha,
                 "alive": self.alive, "seeds": self.seeds, "dropped": {k: list(v) for k, v in self.dropped.items()},
                 "round": self.round, "stopped": self.stopped, "best": self.best, "answer": self.answer()}
+
+
+def from_dict(state: dict) -> Race:
+    """A race from its saved state (the parent run's ``losslab.race`` tag), to word its answer again."""
+    plan = Plan(state["losses"], seeds_first=state["seeds_first"], seeds_step=state["seeds_step"],
+                max_seeds=state["max_seeds"], alpha=state["alpha"])
+    race = Race(plan)
+    race.alive, race.seeds, race.round = list(state["alive"]), dict(state["seeds"]), int(state["round"])
+    race.dropped = {k: (int(v[0]), str(v[1])) for k, v in state["dropped"].items()}
+    race.stopped, race.best = state.get("stopped", ""), state.get("best")
+    return race
 
 
 def parse_budget(value) -> float | None:

@@ -135,8 +135,14 @@ def answer(report: Report) -> str:
     """The report's answer in one line (a string; also the parent run's description, issue 16); a race's own
     decisions come first."""
     text = _answer(report)
-    if report.race and report.race.get("answer"):
-        return f"{report.race['answer']} {text}"
+    if report.race:
+        from losslab import race as races
+
+        try:  # worded by this code from the saved state
+            said = races.from_dict(report.race).answer()
+        except (KeyError, TypeError, ValueError):
+            said = report.race.get("answer", "")
+        return f"{said} {text}" if said else text
     return text
 
 

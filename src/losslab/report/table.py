@@ -237,7 +237,7 @@ def _rows(params: dict, key: str) -> str:
 def _title(tags: dict) -> str:
     """``experiment=<study> (sweep <time>)`` for a preset, else the sweep's name."""
     name = tags.get("losslab.sweep", "sweep")
-    study = [o for o in tags.get("losslab.overrides", "").split() if o.startswith(("experiment=", "hparams_search="))]
+    study = [o for o in tags.get("losslab.overrides", "").split() if o.startswith(("experiment=", "hparams_search=", "race="))]
     return f"{study[0]} ({name})" if study else name
 
 

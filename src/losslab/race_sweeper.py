@@ -47,7 +47,6 @@ def check(config: DictConfig) -> None:
     with :class:`losslab.errors.ConfigError` (one line, no run left behind)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from losslab import race as races
     from losslab.errors import ConfigError
 
     for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
@@ -58,12 +57,21 @@ def check(config: DictConfig) -> None:
         if override.is_sweep_override():
             raise ConfigError(f"{override.input_line}: a race sweeps the losses and seeds only; run one race per "
                               "setting")
+    plan_of(config)
+
+
+def plan_of(config: DictConfig):
+    """(:class:`losslab.race.Plan`, budget in seconds or None) from the ``race`` node; a bad knob is a
+    :class:`losslab.errors.ConfigError`."""
+    from losslab import race as races
+    from losslab.errors import ConfigError
+
     cfg = config.get("race") or {}
     try:
-        races.Plan(race_losses(config) or ["?"] * 2, seeds_first=int(cfg.get("seeds_first", 3)),
-                   seeds_step=int(cfg.get("seeds_step", 2)), max_seeds=int(cfg.get("max_seeds", 9)),
-                   alpha=float(cfg.get("alpha", 0.05)))
-        races.parse_budget(cfg.get("budget"))
+        plan = races.Plan(race_losses(config), seeds_first=int(cfg.get("seeds_first", 3)),
+                          seeds_step=int(cfg.get("seeds_step", 2)), max_seeds=int(cfg.get("max_seeds", 9)),
+                          alpha=float(cfg.get("alpha", 0.05)))
+        return plan, races.parse_budget(cfg.get("budget"))
     except (ValueError, TypeError) as err:
         raise ConfigError(str(err)) from None
 
@@ -91,33 +99,18 @@ class RaceSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
                                                                 task_function=task_function, config=config)
 
-    def _arguments(self, arguments: list[str]) -> list[str]:
-        """The command line's overrides, each job's common part; a race chooses the losses and seeds itself."""
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        for override in parser.parse_overrides(arguments):
-            key = override.get_key_element()
-            if key in ("loss", "seed"):
-                _refuse(f"{key}=… is chosen by the race: name the losses with race.losses=[a,b,c] and the seeds "
-                        "with race.seeds_first / race.max_seeds")
-            if override.is_sweep_override():
-                _refuse(f"{override.input_line}: a race sweeps the losses and seeds only; run one race per setting")
-        return list(arguments)
-
     def sweep(self, arguments: list[str]) -> Any:
         from losslab import cluster, race as races, report, tracking, ui
         from losslab.metrics import greater_is_better
 
         assert self.config is not None and self.launcher is not None
-        common = self._arguments(arguments)
-        cfg = self.config.get("race") or {}
-        try:
-            plan = races.Plan(race_losses(self.config), seeds_first=int(cfg.get("seeds_first", 3)),
-                              seeds_step=int(cfg.get("seeds_step", 2)), max_seeds=int(cfg.get("max_seeds", 9)),
-                              alpha=float(cfg.get("alpha", 0.05)))
-            budget = races.parse_budget(cfg.get("budget"))
-        except ValueError as err:
+        from losslab.errors import ConfigError
+
+        common = list(arguments)  # each job's common part; the race chooses the losses and seeds itself
+        try:  # checked in on_multirun_start already; again for a sweep without losslab's callbacks
+            check(self.config)
+            plan, budget = plan_of(self.config)
+        except ConfigError as err:
             _refuse(str(err))
         race = races.Race(plan)
         uri = str(self.config.tracking.uri)

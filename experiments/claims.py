@@ -51,6 +51,7 @@ SCOPE = ("training", "model", "data", "seeds", "tuned")
 NOT_KEPT = "store not kept: cannot be rebuilt"
 EXPLORATORY = "exploratory: registered after the runs"
 FROM_CLAIMS_MD = "from claims.md (store not kept)"
+NOT_RUN = "declared; its study has not run yet"
 
 
 class ClaimError(ValueError):
@@ -290,7 +291,7 @@ def flags_of(report, claim: Claim) -> list[str]:
 @dataclass
 class Outcome:
     claim: Claim
-    status: str  # built | not kept | not restored | refused
+    status: str  # built | not kept | not restored | not run | refused
     outcome: str  # the verdict cell's words (before the scope)
     diff: object = None  # stats.Difference (built), or a SimpleNamespace of the recorded numbers (not kept)
     cells: tuple = ("–", "–")
@@ -321,7 +322,7 @@ def where(claim: Claim, sweeps: dict) -> tuple[str, str] | str:
     if claim.study in sweeps:
         return reports.resolve(sweeps[claim.study], None)
     if claim.store is None:
-        return NOT_KEPT
+        return NOT_RUN if claim.parent is None and not claim.registered_after_runs else NOT_KEPT
     db = ROOT / claim.store["restore_to"] / "mlflow.db"
     if not db.is_file():
         return (f"store kept, not restored: python experiments/snapshot.py restore {claim.store['snapshot']} "
@@ -344,7 +345,7 @@ def evaluate(claim: Claim, sweeps: dict, cache: dict) -> Outcome:
             if rec.get("verdict"):
                 words += f"; recorded in {rec.get('source', 'claims.md')}: “{rec['verdict']}”"
             return Outcome(claim, "not kept", words, _recorded(claim), (rec.get("a", "–"), rec.get("b", "–")))
-        return Outcome(claim, "not restored", found)
+        return Outcome(claim, "not run" if found == NOT_RUN else "not restored", found)
     uri, parent = found
     if (uri, parent) not in cache:
         runs, _ = tracking.latest_per_job(tracking.children(uri, parent))

@@ -163,9 +163,15 @@ def test_a_change_between_rows_is_compared_as_a_row(tmp_path):
 
 def test_the_committed_claims_load_and_say_what_they_are():
     loaded = claims.load()
-    assert len(loaded) == 9 and all(c.registered_after_runs for c in loaded)
-    not_kept = [c for c in loaded if c.store is None]
+    exploratory = [c for c in loaded if c.registered_after_runs]  # the 9 migrated claims, stated after their runs
+    assert len(exploratory) == 9
+    not_kept = [c for c in exploratory if c.store is None]
     assert len(not_kept) == 8 and all(c.recorded for c in not_kept)
+    declared = [c for c in loaded if not c.registered_after_runs]  # each committed before its study's first run
+    assert {c.study for c in declared} >= {"ordinal_levels"}
+    for c in declared:
+        if c.parent is None:
+            assert claims.evaluate(c, {}, {}).outcome == claims.NOT_RUN
     out = claims.evaluate(not_kept[0], {}, {})
     assert out.status == "not kept" and out.outcome.startswith(claims.NOT_KEPT)
     assert claims.EXPLORATORY in out.outcome and not_kept[0].scope_text() in out.verdict_cell()

@@ -375,6 +375,20 @@ def test_chunked_cross_entropy_equals_full_logits_in_value_and_gradient():
         torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-4)
 
 
+def test_chunked_cross_entropy_refuses_a_torch_older_than_2_13_in_one_line(monkeypatch):
+    from losslab.checks import check_loss_builds
+    from losslab.errors import ConfigError
+
+    monkeypatch.setattr(torch, "__version__", "2.5.1")
+    with pytest.raises(ConfigError, match=r"^chunked_cross_entropy: needs torch >= 2\.13 .*this is torch 2\.5\.1"):
+        ChunkedCrossEntropy()
+    cfg = compose(["task=lm", "loss=chunked_cross_entropy"])  # before anything loads: the option named
+    with pytest.raises(ConfigError) as refused:
+        check_loss_builds(cfg, "chunked_cross_entropy")
+    [line] = str(refused.value).splitlines()
+    assert line.startswith("loss=chunked_cross_entropy cannot be built") and "needs torch >= 2.13" in line
+
+
 def test_composite_is_the_weighted_sum_of_its_terms_and_reports_them():
     z, y = _cls()
     out, lab = {"logits": _t(z)}, _t(y, torch.long)

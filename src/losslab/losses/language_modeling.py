@@ -75,6 +75,9 @@ class ZLoss(Loss):
         return ce + self.coefficient * zterm, keep.sum(), {"ce": ce, "z": zterm}
 
 
+MIN_TORCH_CHUNKED = "2.13"  # torch.nn.functional.linear_cross_entropy and LinearCrossEntropyOptions
+
+
 class ChunkedCrossEntropy(Loss):
     """Next-token cross-entropy from the last hidden states and the output embedding, in chunks, so the full
     ``(tokens, vocab)`` logits tensor is never built. Wraps ``torch.nn.functional.linear_cross_entropy``
@@ -87,6 +90,14 @@ class ChunkedCrossEntropy(Loss):
     needs_output_embeddings = True
 
     def __init__(self, chunk_size: int = 256):
+        from torch.torch_version import TorchVersion
+
+        from losslab.errors import ConfigError
+
+        if TorchVersion(torch.__version__) < MIN_TORCH_CHUNKED:
+            raise ConfigError(f"chunked_cross_entropy: needs torch >= {MIN_TORCH_CHUNKED} "
+                              f"(torch.nn.functional.linear_cross_entropy), this is torch {torch.__version__}: "
+                              "upgrade torch or use loss=token_cross_entropy")
         super().__init__()
         self.chunk_size = int(chunk_size)
         self._head = None

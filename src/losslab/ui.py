@@ -3,7 +3,7 @@
 - **Run names that say what differs.** A job names its run at start from the sweep's swept keys (known to the
   launching process, passed on in ``LOSSLAB_SWEPT`` and the parent's ``losslab.swept`` tag): the loss, then
   every other swept value, the seed keys last (``huber · delta=0.5 · seed=1``). At the end of the sweep the
-  children are renamed by :func:`losslab.report.run_labels`, the rule of the report's rows, so names and rows
+  children are renamed by :func:`losslab.naming.run_labels`, the rule of the report's rows, so names and rows
   agree. A single run is named after its loss.
 - **The answer on the parent's page.** The parent run's description (``mlflow.note.content``, Markdown on its
   overview) is the report's one-line answer and table, with its plots (artifacts under ``report/``) below;
@@ -66,12 +66,12 @@ def _param(key: str) -> str:
 
 def job_name(cfg, swept: list[str] | None = None) -> str:
     """This job's run name: its loss, then each other swept value (sorted by param, the seed keys last), by the
-    rule of :func:`losslab.report.run_labels`. Without swept keys (a single run): the loss alone."""
+    rule of :func:`losslab.naming.run_labels`. Without swept keys (a single run): the loss alone."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from losslab import secrets
-    from losslab.report.rows import SEED_KEYS, _short
+    from losslab.naming import SEED_KEYS, short
 
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     loss = choices.get("loss") or str(cfg.tracking.get("run_name") or "run")
@@ -82,7 +82,7 @@ def job_name(cfg, swept: list[str] | None = None) -> str:
             parts.append(f"{key}={choices[key]}")
             continue
         value = OmegaConf.select(cfg, key, default=None)
-        shown = secrets.MASK if secrets.is_secret(key) else _short(None if value is None else str(value))
+        shown = secrets.MASK if secrets.is_secret(key) else short(None if value is None else str(value))
         shown = secrets.mask_text(shown)  # a URL's password: s3://***@bucket/x.csv
         parts.append(f"{key.removeprefix('loss.')}={shown}")
     return _SEP.join(parts)
@@ -117,16 +117,16 @@ def start_sweep(config, parent_id: str) -> None:
 
 
 def name_children(uri: str, parent_id: str, finished: list) -> dict[str, str]:
-    """At the end of a sweep: rename its own finished children by :func:`losslab.report.run_labels` (runs of
+    """At the end of a sweep: rename its own finished children by :func:`losslab.naming.run_labels` (runs of
     other sweeps that it reused keep their names), and log their datasets on the parent. Returns run id -> the
     new name."""
-    from losslab import report, tracking
+    from losslab import naming, tracking
 
     os.environ.pop(SWEPT_ENV, None)
     if not finished:
         return {}
     client = tracking._client(uri)
-    labels = report.run_labels(finished)
+    labels = naming.run_labels(finished)
     renamed = {}
     for run in finished:
         name = labels[run.info.run_id]

@@ -6,12 +6,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-# What makes two runs of one row different draws rather than different settings. Runs are paired (between
-# rows) and counted (within a row) by all of them together: sweeping trainer.seed with run.seed fixed gives
-# as many seeds as values, and a split × seed study pairs split k, seed s of one row with the same of another.
-SEED_KEYS = ("run.seed", "trainer.seed", "trainer.data_seed", "task.split_seed")
-_ROW_PREFIXES = ("loss.", "task.", "model.", "trainer.", "hardware.", "run.")
-_NOT_ROW_KEYS = ("loss.fitted.", "task.label.", "trainer.output_dir", "trainer.logging_dir", "trainer.disable_tqdm")
+from losslab.naming import SEED_KEYS, row_label, row_labels, run_labels  # noqa: F401  (the rows' rule)
+
 _NOT_SUITE = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
 
 
@@ -51,63 +47,6 @@ def suite_metrics(runs: list) -> list[str]:
         names = {k[len("test_"):] for k in run.data.metrics if k.startswith("test_")}
         keys = names if keys is None else keys & names
     return sorted(k for k in keys or () if k not in _NOT_SUITE)
-
-
-def _loss(run) -> str:
-    return run.data.tags.get("choice.loss") or run.info.run_name
-
-
-def _short(value: str | None) -> str:
-    """A param as a row label shows it: floats to 4 significant digits (Optuna's 1.4553179565665342)."""
-    try:
-        return f"{float(value):.4g}" if value is not None and "." in value else str(value)
-    except ValueError:
-        return str(value)
-
-
-def _varying(runs: list, keys) -> list[str]:
-    by_loss: dict[str, list] = {}
-    for r in runs:
-        by_loss.setdefault(_loss(r), []).append(r)
-
-    def varies(key: str) -> bool:
-        groups = by_loss.values() if key.startswith("loss.") else [runs]
-        return any(len({r.data.params.get(key) for r in group}) > 1 for group in groups)
-
-    return sorted(k for k in keys if varies(k))
-
-
-def _part(run, key: str) -> str | None:
-    if key.startswith("loss.") and key not in run.data.params:
-        return None
-    name = key.removeprefix("loss.").removeprefix("run.")
-    return f"{name}={_short(run.data.params.get(key))}"
-
-
-def row_labels(runs: list) -> dict[str, str]:
-    """run id -> row label: the loss, plus every swept parameter other than the seed keys. A loss's own knob
-    (``loss.delta``) counts when it varies between runs of that same loss."""
-    keys = {k for r in runs for k in r.data.params if k.startswith(_ROW_PREFIXES)
-            and not k.startswith(_NOT_ROW_KEYS) and k not in SEED_KEYS}
-    varying = _varying(runs, keys)
-    return {r.info.run_id: " · ".join([_loss(r)] + [p for k in varying if (p := _part(r, k))]) for r in runs}
-
-
-def run_labels(runs: list) -> dict[str, str]:
-    """run id -> the run's own name in a sweep: its row label plus each seed key that varies
-    (``huber · delta=0.5 · seed=1``), by the same rule as :func:`row_labels`."""
-    rows = row_labels(runs)
-    varying = _varying(runs, {k for r in runs for k in r.data.params if k in SEED_KEYS})
-    if "run.seed" in varying:  # trainer.seed / data_seed follow ${seed} unless set apart
-        varying = [k for k in varying if k == "run.seed" or any(
-            r.data.params.get(k) != r.data.params.get("run.seed") for r in runs)]
-    return {r.info.run_id: " · ".join([rows[r.info.run_id]] + [p for k in varying if (p := _part(r, k))])
-            for r in runs}
-
-
-def row_label(run, runs: list) -> str:
-    """The row ``run`` belongs to among ``runs`` (a sweep's finished runs)."""
-    return row_labels(runs)[run.info.run_id]
 
 
 def order(run) -> tuple[int, int]:

@@ -97,7 +97,7 @@ def test_default_is_the_model_heads_builtin_loss(task, ours):
     cfg = compose([f"task={task}", "model=tiny", "loss=default"])
     torch.manual_seed(0)
     model, tok = models.build(cfg.model, cfg.task)
-    assert model.config.problem_type == models.PROBLEM_TYPES[cfg.task.kind]
+    assert model.config.problem_type == {"regression": "regression", "sentiment": "single_label_classification"}[task]
     batch = tok(["a fine day", "the worst film", "meh", "I love it"], padding=True, return_tensors="pt")
     labels = torch.tensor([1.5, -3.0, 0.2, 3.1]) if task == "regression" else torch.tensor([1, 0, 0, 1])
     model.eval()
@@ -218,6 +218,34 @@ def test_focal_matches_closed_form_and_gamma_zero_is_cross_entropy():
     expected = (-0.25 * (1 - np.exp(logp)) ** 2 * logp).mean()
     assert Focal(2.0, 0.25)({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(expected, rel=1e-5)
     assert Focal(0.0)({"logits": _t(z)}, _t(y, torch.long)).item() == pytest.approx(-logp.mean(), rel=1e-5)
+
+
+def _authors_flsd53(z, y):
+    """FLSD-53 as torrvision/focal_calibration's FocalLossAdaptive(gamma=3) computes it (re-written here): per
+    item, p_t >= 0.5 -> gamma 3; else the first of {0.2: 5, 0.5: 3} that p_t is below; gamma a constant
+    (``.item()``); the sum of -(1 - p_t)^gamma log p_t, divided by the items."""
+    logpt = torch.log_softmax(z, dim=1).gather(1, y.view(-1, 1)).view(-1)
+    pt = logpt.exp()
+    gammas = []
+    for v in pt.tolist():
+        gammas.append(3.0 if v >= 0.5 else next(g for key, g in ((0.2, 5.0), (0.5, 3.0)) if v < key))
+    return (-(1 - pt) ** torch.tensor(gammas, dtype=z.dtype) * logpt).sum() / len(y)
+
+
+def test_focal_flsd53_matches_the_authors_rule_and_gradient():
+    torch.manual_seed(0)
+    z = torch.randn(64, 5) * 3  # p_y spread over all three bands (float32: the loss computes in float32)
+    y = torch.randint(0, 5, (64,))
+    p = torch.softmax(z, 1).gather(1, y.view(-1, 1)).view(-1)
+    assert (p < 0.2).any() and ((p >= 0.2) & (p < 0.5)).any() and (p >= 0.5).any()
+    ours_z, ref_z = z.clone().requires_grad_(), z.clone().requires_grad_()
+    ours = Focal("flsd53")({"logits": ours_z}, y)
+    ref = _authors_flsd53(ref_z, y)
+    ours.backward(), ref.backward()
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
+    torch.testing.assert_close(ours_z.grad, ref_z.grad)
+    with pytest.raises(ValueError, match="flsd53"):
+        Focal("flsd35")
 
 
 @pytest.mark.parametrize("gamma", [0.3, 0.5, 2.0])

@@ -190,20 +190,42 @@ class Focal(_ClassWeighted):
     paper = "Lin et al., ICCV 2017"
     reference = "NumPy closed form (float64)"
 
-    def __init__(self, gamma: float = 2.0, alpha: float | Sequence[float] | str | None = None):
+    # FLSD-53 (Mukhoti et al., NeurIPS 2020, "sample-dependent" focal loss): gamma 5 for an item whose p_y < 0.2,
+    # else 3; the authors' code (torrvision/focal_calibration, FocalLossAdaptive(gamma=3)) picks it per item from
+    # p_y as a constant (no gradient through the choice).
+    SCHEDULES = {"flsd53": ((0.2, 5.0),)}
+    SCHEDULE_ELSE = {"flsd53": 3.0}
+
+    def __init__(self, gamma: float | str = 2.0, alpha: float | Sequence[float] | str | None = None):
         scalar = alpha is None or isinstance(alpha, (int, float))
         super().__init__(None if scalar else alpha)
-        if gamma < 0:
+        if isinstance(gamma, str):
+            if gamma not in self.SCHEDULES:
+                raise ValueError(f"focal: gamma must be a number >= 0 or one of {', '.join(self.SCHEDULES)}, "
+                                 f"got {gamma!r}")
+            self.gamma = gamma
+        elif gamma < 0:
             raise ValueError(f"focal: gamma must be >= 0, got {gamma}")
-        self.gamma = float(gamma)
+        else:
+            self.gamma = float(gamma)
         self.alpha = float(alpha) if scalar and alpha is not None else None
+
+    def gammas(self, logp_y: torch.Tensor) -> torch.Tensor | float:
+        """The gamma of each item: the constant, or the schedule's value for the item's p_y (no gradient)."""
+        if not isinstance(self.gamma, str):
+            return self.gamma
+        p = logp_y.detach().exp()
+        out = torch.full_like(p, self.SCHEDULE_ELSE[self.gamma])
+        for below, value in reversed(self.SCHEDULES[self.gamma]):
+            out = torch.where(p < below, torch.full_like(p, value), out)
+        return out
 
     def sum_and_count(self, logits, labels):
         z, y = flatten(logits, labels)
         logp_y, keep = true_class_log_prob(z, y)
         # (1 - p)^gamma from log p: expm1 keeps it accurate near p = 1, the clamp keeps gamma < 1 finite there
         # (the true gradient at a saturated item is ~0, which is what the clamp gives).
-        modulator = (-torch.expm1(logp_y)).clamp_min(1e-12) ** self.gamma
+        modulator = (-torch.expm1(logp_y)).clamp_min(1e-12) ** self.gammas(logp_y)
         per_item = -modulator * logp_y
         w = self.weight_tensor(z)
         if w is not None:

@@ -81,7 +81,7 @@ def loss_times(repeats: int) -> list[tuple[str, str, float]]:
     out = []
     for path in sorted((ROOT / "conf" / "loss").glob("*.yaml")):
         name = path.stem
-        if name in ("default", "chunked_cross_entropy") or alias_of(path) is not None:  # aliases: another name
+        if name in ("model_loss", "chunked_cross_entropy") or alias_of(path) is not None:  # aliases: another name
             continue
         for kind in instantiate(OmegaConf.load(path)).task_kinds:
             loss = instantiate(OmegaConf.load(path))

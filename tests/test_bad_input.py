@@ -26,7 +26,7 @@ def test_unknown_loss_lists_the_options(tmp_path):
     err = _fails(["loss=hubber", "debug=quick"], tmp_path)
     assert "loss=hubber: no option 'hubber' in group loss. Did you mean huber" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    for name in ("cross_entropy", "default", "huber", "mae", "mse"):
+    for name in ("cross_entropy", "huber", "mae", "model_loss", "mse"):
         assert f" {name}," in err
 
 

@@ -97,7 +97,7 @@ def test_each_task_default_loss_serves_it(task):
 
 def test_command_line_loss_beats_task_default():
     assert compose(["task=sentiment"]).loss._target_.endswith("CrossEntropy")
-    assert compose(["task=sentiment", "loss=default"]).loss._target_.endswith("ModelDefault")
+    assert compose(["task=sentiment", "loss=model_loss"]).loss._target_.endswith("ModelDefault")
     assert compose(["loss=huber", "task=regression"]).loss._target_.endswith("Huber")
 
 

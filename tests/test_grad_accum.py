@@ -1,7 +1,7 @@
 """Gradient-accumulation invariance: one optimizer step on the same 16 examples as 16 x 1 and as 4 x 4.
 
 Plain SGD (Adam would hide a scaled gradient), no dropout, the real Trainer and the real VADER rows.
-Every losslab loss must give the same parameter update (1e-6) and the same logged loss. ``loss=default``
+Every losslab loss must give the same parameter update (1e-6) and the same logged loss. ``loss=model_loss``
 is the model head's own loss: BERT's head returns a micro-batch mean and ignores ``num_items_in_batch``, so
 its loss is k times too large under accumulation k for every problem type -- asserted here so that the
 documented caveat stays true (this test fails, on purpose, the day transformers fixes it).
@@ -67,7 +67,7 @@ def test_update_is_invariant_to_accumulation(loss_name, kind, tmp_path):
     if not exact:  # what it declares is true: accumulation changes its update
         assert any(not torch.allclose(accum[n], full[n], atol=atol, rtol=0) for n in full), loss_name
         return
-    if loss_name == "default" and kind != "causal_lm":  # the causal-LM head's ForCausalLMLoss is exact
+    if loss_name == "model_loss" and kind != "causal_lm":  # the causal-LM head's ForCausalLMLoss is exact
         # The documented caveat: BERT's head ignores num_items_in_batch. Per token, each micro-batch is a mean
         # over its own number of tokens, so the error is about, not exactly, 4x.
         assert logged_accum == pytest.approx(4 * logged_full, rel=1e-4 if kind != "token_classification" else 0.02)
@@ -117,7 +117,7 @@ def _grad(loss, kind, x, labels, weight, micro):
     return weight.grad.clone()
 
 
-TENSOR_CASES = [(o, k) for o, k in ALL_CASES if o != "default"]
+TENSOR_CASES = [(o, k) for o, k in ALL_CASES if o != "model_loss"]
 
 
 @pytest.mark.parametrize("loss_name,kind", TENSOR_CASES)

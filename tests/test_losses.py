@@ -92,9 +92,10 @@ def test_cross_entropy_refuses_float_labels():
 
 
 @pytest.mark.parametrize("task,ours", [("regression", MSE()), ("sentiment", CrossEntropy())])
-def test_default_is_the_model_heads_builtin_loss(task, ours):
-    """``loss=default`` lets the head compute its loss; at one micro-batch it equals losslab's mse / cross_entropy."""
-    cfg = compose([f"task={task}", "model=tiny", "loss=default"])
+def test_model_loss_is_the_model_heads_builtin_loss(task, ours):
+    """``loss=model_loss`` lets the head compute its loss; at one micro-batch it equals losslab's mse /
+    cross_entropy."""
+    cfg = compose([f"task={task}", "model=tiny", "loss=model_loss"])
     torch.manual_seed(0)
     model, tok = models.build(cfg.model, cfg.task)
     assert model.config.problem_type == {"regression": "regression", "sentiment": "single_label_classification"}[task]

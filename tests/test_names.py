@@ -79,13 +79,21 @@ def test_unknown_option_names_the_closest_first_then_all(override, group, sugges
         assert sorted(listing.split(", ")) == options(group)
 
 
+def test_a_renamed_option_is_refused_with_its_new_name_not_aliased():
+    assert _problems("loss=default") == ["loss=default is now loss=model_loss"]
+    assert _problems("-m", "loss=mse,default") == ["loss=mse,default: loss=default is now loss=model_loss"]
+    [message] = _problems("-m", "loss=default,hubber")
+    assert message.startswith("loss=default,hubber: loss=default is now loss=model_loss; no option 'hubber'")
+    assert _problems("loss=model_loss") == []
+
+
 def test_sweeps_are_checked_value_by_value():
     [message] = _problems("-m", "loss=mse,hubber,maee", "seed=1,2")
     assert "no options 'hubber', 'maee' in group loss" in message and "Did you mean huber" in message
     [message] = _problems("-m", "loss=choice(mse,hubber)")
     assert "'hubber'" in message
     assert _problems("-m", "loss=glob(*)", "seed=1,2") == []
-    assert _problems("-m", "loss=glob(*,exclude=[default,composite])") == []
+    assert _problems("-m", "loss=glob(*,exclude=[model_loss,composite])") == []
     [message] = _problems("-m", "loss=glob(hubb*)")
     assert message.startswith("loss=glob(hubb*): the glob matches no option of loss")
 

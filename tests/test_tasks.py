@@ -325,7 +325,7 @@ def test_rating_dist_trains_end_to_end(tmp_path, loss):
 
 
 def test_rating_dist_refuses_the_heads_own_loss(tmp_path):
-    out = run_train(["task=rating_dist", "loss=default", "debug=quick"], tmp_path)
+    out = run_train(["task=rating_dist", "loss=model_loss", "debug=quick"], tmp_path)
     assert out.returncode == 2 and "its labels are distributions" in out.stderr
     assert runs(tmp_path) == []
 

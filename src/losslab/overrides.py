@@ -36,13 +36,24 @@ def _either(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
+#: options renamed: the old name is refused with the new one (not an alias: one name per option)
+RENAMED = {"loss": {"default": "model_loss"}}
+
+
 def _option_message(line: str, group: str, bad: list[str], options: list[str]) -> str:
+    renamed = RENAMED.get(group, {})
+    old = [value for value in bad if value in renamed]
+    moved = [f"{group}={value} is now {group}={renamed[value]}" for value in old]
+    bad = [value for value in bad if value not in renamed]
+    if moved and not bad:  # loss=default: "loss=default is now loss=model_loss", the line not said twice
+        return moved[0] if line == f"{group}={old[0]}" else f"{line}: {'; '.join(moved)}"
     near: list[str] = []
     for value in bad:
         near += [o for o in closest(value, options) if o not in near]
     what = f"no option {bad[0]!r}" if len(bad) == 1 else f"no options {', '.join(map(repr, bad))}"
     hint = f" Did you mean {_either(near[:3])}?" if near else ""
-    return f"{line}: {what} in group {group}.{hint} All options of {group}: {', '.join(options)}"
+    return f"{line}: {''.join(m + '; ' for m in moved)}{what} in group {group}.{hint} All options of {group}: " \
+           f"{', '.join(options)}"
 
 
 def _values(override) -> list[str] | None:

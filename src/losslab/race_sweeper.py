@@ -25,11 +25,11 @@ from omegaconf import DictConfig
 log = logging.getLogger("losslab")
 
 RACE_TAG = "losslab.race"
-NOT_RACED = {"default", "composite"}  # the head's own loss (a duplicate of mse / cross_entropy); needs terms
+NOT_RACED = {"model_loss", "composite"}  # the head's own loss (a duplicate of mse / cross_entropy); needs terms
 
 
 def race_losses(config: DictConfig) -> list[str]:
-    """``race.losses``, or every loss option that serves the task's kind (aliases, ``default`` and
+    """``race.losses``, or every loss option that serves the task's kind (aliases, ``model_loss`` and
     ``composite`` left out), in name order."""
     from losslab import preflight
 

@@ -131,11 +131,11 @@ def _head_width(cfg: DictConfig, loss) -> int:
     return models.head_width(loss, cfg.task)
 
 
-def _warn_default_under_accumulation(cfg, loss) -> None:
+def _warn_model_loss_under_accumulation(cfg, loss) -> None:
     steps = int(cfg.trainer.get("gradient_accumulation_steps") or 1)
     if steps > 1 and cfg.task.kind in getattr(loss, "unnormalized_kinds", ()):
         log.warning(
-            "loss=default with gradient_accumulation_steps=%d: BERT-style heads return a per-micro-batch mean "
+            "loss=model_loss with gradient_accumulation_steps=%d: BERT-style heads return a per-micro-batch mean "
             "and ignore num_items_in_batch, so the gradient and the logged loss are %dx too large "
             "(see losslab/losses/default.py). loss=mse / loss=cross_entropy are the same losses, normalized "
             "correctly.", steps, steps,
@@ -207,7 +207,7 @@ def train(cfg: DictConfig) -> float:
 
     check_targets(cfg.loss)  # only a loss is ever instantiated as one (preflight checked it too)
     loss = instantiate(cfg.loss)
-    _warn_default_under_accumulation(cfg, loss)
+    _warn_model_loss_under_accumulation(cfg, loss)
     loss_fn = compute_loss_func(cfg, loss)
 
     job = identity.of(cfg)  # the config is not changed after this, but for where the job writes

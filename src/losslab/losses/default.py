@@ -1,4 +1,4 @@
-"""``loss=default``: the model head's own loss, exactly as transformers chooses it.
+"""``loss=model_loss``: the model head's own loss, exactly as transformers chooses it.
 
 The head picks by ``config.problem_type``: ``regression`` → MSE, ``single_label_classification`` →
 cross-entropy, ``multi_label_classification`` → BCE-with-logits. losslab then passes *no*

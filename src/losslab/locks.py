@@ -1,60 +1,46 @@
 """File locks that die with their process: who is running a job, and who creates a store.
 
-A job holds ``<trainer.output_dir>/.losslab.lock`` (an ``flock``, with its pid written inside) from the moment
-its MLflow run starts until it ends. The kernel drops the lock when the process dies, even by ``kill -9``, so a
-RUNNING run whose folder's lock can be taken is an interrupted attempt (resumable), and one whose lock is held
-belongs to a live process (never taken over). ``flock`` locks belong to an open file, so a probe from the same
-process cannot release a lock that process holds.
+A job holds ``<trainer.output_dir>/.losslab.lock`` (a :class:`filelock.FileLock`: an ``flock``, with its pid
+written inside) from the moment its MLflow run starts until it ends. The kernel drops the lock when the process
+dies, even by ``kill -9``, so a RUNNING run whose folder's lock can be taken is an interrupted attempt
+(resumable), and one whose lock is held belongs to a live process (never taken over). A lock this process holds is
+kept here by path: a second try from this process reuses it, and a probe from this process never releases it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
-import time
 from pathlib import Path
 
 JOB_LOCK = ".losslab.lock"
 
-
-class Lock:
-    """A held lock on ``path``; :meth:`release` (or process exit) frees it."""
-
-    def __init__(self, path: Path, fd: int):
-        self.path, self.fd = path, fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
-                os.close(self.fd)
-            self.fd = None
-            _held.pop(str(self.path), None)
+_held: dict[str, object] = {}  # the filelock.FileLock this process holds, by path
 
 
-_held: dict[str, Lock] = {}  # locks this process holds, by path (a second try from here reuses them)
+def try_lock(path: str | Path, note: str | None = None):
+    """Take the lock on ``path`` (created with its folders) without waiting: the held ``filelock.FileLock``
+    (``.release()`` or process exit frees it), or None when another process holds it. ``note`` (default: this
+    pid) is written into the file for others to read."""
+    from filelock import FileLock, Timeout
 
-
-def try_lock(path: str | Path, note: str | None = None) -> Lock | None:
-    """Take the lock on ``path`` (created with its folders) without waiting: the held :class:`Lock`, or None
-    when another process holds it. ``note`` (default: this pid) is written into the file for others to read."""
     path = Path(path)
-    if str(path) in _held:
-        return _held[str(path)]
+    if (lock := _held.get(str(path))) is not None and lock.is_locked:
+        return lock
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    text = (note or this_process()).encode()
+
+    def write_note(fd: int) -> None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text, 0)
+
+    lock = FileLock(path, thread_local=False, fallback_to_soft=False, preserve_lock_file=True,
+                    on_acquired=write_note)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return None
-        raise
-    os.ftruncate(fd, 0)
-    os.write(fd, (note or this_process()).encode())
-    lock = _held[str(path)] = Lock(path, fd)
+        lock.acquire(blocking=False)
+    except Timeout:
+        return None
+    _held[str(path)] = lock
     return lock
 
 
@@ -68,22 +54,24 @@ def this_process() -> str:
 def holder(path: str | Path) -> str | None:
     """Who holds the lock on ``path`` (the note it wrote, e.g. ``pid 1234``), or None when nobody does (a lock
     file left by a dead process is free)."""
+    from filelock import lock_descriptor, unlock_descriptor
+
     path = Path(path)
-    if str(path) in _held or not path.is_file():
+    if ((lock := _held.get(str(path))) is not None and lock.is_locked) or not path.is_file():
         return None
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
+        if lock_descriptor(fd, blocking=False):
+            unlock_descriptor(fd)
+            return None
         with contextlib.suppress(OSError):
             return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
         return "another process"
     finally:
         os.close(fd)
-    return None
 
 
 def job_lock_path(folder: str | Path) -> Path:
@@ -91,32 +79,26 @@ def job_lock_path(folder: str | Path) -> Path:
 
 
 def release_all() -> None:
-    for lock in list(_held.values()):
-        lock.release()
+    while _held:
+        _, lock = _held.popitem()
+        with contextlib.suppress(OSError):
+            lock.release(force=True)
 
 
 @contextlib.contextmanager
 def waiting(path: str | Path, timeout: float, what: str):
     """Hold the lock on ``path`` for the block, waiting up to ``timeout`` seconds for another holder; raise
     TimeoutError naming ``what`` if it is still held then."""
+    from filelock import FileLock, Timeout
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout
+    lock = FileLock(path, thread_local=False, fallback_to_soft=False, preserve_lock_file=True)
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"{what}: still locked by another process after {timeout:.0f} s "
-                                       f"({path})") from None
-                time.sleep(0.1)
+        lock.acquire(timeout=timeout, poll_interval=0.1)
+    except Timeout:
+        raise TimeoutError(f"{what}: still locked by another process after {timeout:.0f} s ({path})") from None
+    try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        lock.release(force=True)

@@ -26,10 +26,14 @@ SWEEP_UNDER_TORCHRUN = (
 
 
 def world_size() -> int:
+    """torchrun's ``WORLD_SIZE`` (exported by :func:`export_submitit_env` in a submitit job). Read from the
+    environment, not from ``torch.distributed.get_world_size()`` or ``PartialState().num_processes`` (the same
+    number once the group exists): train.py asks before Hydra composes, before any group, without torch."""
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def rank() -> int:
+    """torchrun's ``RANK``: see :func:`world_size`."""
     return int(os.environ.get("RANK", "0"))
 
 
@@ -67,22 +71,18 @@ def export_submitit_env() -> None:
 
 
 def init(hw) -> None:
-    """Start the process group of a multi-process job (no-op for one process), with the backend the Trainer
-    would pick: NCCL on GPUs (``cuda:LOCAL_RANK``), gloo on the CPU. The Trainer then reuses it."""
+    """Start the process group of a multi-process job (no-op for one process) through the Trainer's own
+    ``accelerate.PartialState`` (``cpu`` as the Trainer's ``use_cpu``): NCCL on GPUs (``cuda:LOCAL_RANK``),
+    gloo on the CPU. The Trainer then reuses the group."""
     export_submitit_env()
     if world_size() < 2:
         return
-    import torch
-    import torch.distributed as dist
+    from accelerate import PartialState
 
-    if dist.is_initialized():
-        return
     from losslab import hardware
 
     on_gpu, _ = hardware.precision(hw)
-    if on_gpu:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend="nccl" if on_gpu else "gloo")
+    PartialState(cpu=not on_gpu)
 
 
 def from_main(value):

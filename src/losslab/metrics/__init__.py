@@ -1,10 +1,17 @@
 """Metric suites: ``evaluate`` modules shipped in this folder and loaded by local path (hub loading fails
-offline). One suite per problem kind, independent of the loss, so runs with different losses compare."""
+offline). One suite per problem kind, independent of the loss, so runs with different losses compare.
+
+A suite's maths is written once, in ``metrics/<name>/score.py``: ``score(predictions, labels, weights)``, every
+metric under each row of weights over the items (``losslab.metrics.weighted``). Its ``evaluate`` module (what the
+Trainer runs at evaluation) calls it with every item once; the report's bootstrap over test items
+(``losslab.report.items``) with how often each resample draws each item. :class:`Suite` describes each suite
+(directions, probe, form) and exposes that ``score``."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,8 +35,9 @@ def load(name: str):
 
 @dataclasses.dataclass(frozen=True)
 class Suite:
-    """One metric suite in one place: its ``evaluate`` module (``metrics/<name>/``), the direction of every
-    metric it reports, what of a model's logits it judges and how predictions and references reach it."""
+    """One metric suite in one place: its ``evaluate`` module (``metrics/<name>/``), its maths (:meth:`score`,
+    ``metrics/<name>/score.py``), the direction of every metric it reports, what of a model's logits it judges
+    and how predictions and references reach it."""
 
     name: str
     lower: frozenset = frozenset()  # its metrics that are better when lower
@@ -39,9 +47,43 @@ class Suite:
     form: str = "arrays"  # values (one per item) | arrays | rows (padded with -100) | texts (generated token ids)
     takes_label_names: bool = False
     levels: bool = False  # its rows carry a loss's own predicted level after the scores (metrics/levels.py)
+    vectorized: bool = True  # its score takes all resamples at once (False: one at a time, the report draws fewer)
 
     def module(self):
         return load(self.name)
+
+    def scorer(self) -> Callable | None:
+        """``score(predictions, labels, weights, ...)`` of ``metrics/<name>/score.py``; None for a suite that has
+        only its ``evaluate`` module."""
+        if not (SUITES_DIR / self.name / "score.py").is_file():
+            return None
+        return importlib.import_module(f"{__name__}.{self.name}.score").score
+
+    def score(self, predictions, labels, weights=None, label_names: list[str] | None = None,
+              thresholds=None) -> dict:
+        """metric -> its values (a numpy array, one per row of ``weights``): the suite on the items, each item
+        counted as often as a row of ``weights`` (rows, items) says; None: every item once (the plain metric,
+        what the Trainer logs). ``label_names`` reach a suite that takes them; ``thresholds`` a suite with a
+        cut-off (multilabel). A suite without ``score.py`` runs its ``evaluate`` module on each row's items."""
+        import numpy as np
+
+        from losslab.metrics.weighted import as_weights, expand
+
+        w = as_weights(weights, len(labels))
+        extra = {"label_names": label_names} if self.takes_label_names else {}
+        if thresholds is not None:
+            extra["thresholds"] = thresholds
+        score = self.scorer()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if score is not None:
+                return score(predictions, labels, w, **extra)
+        predictions, labels = np.asarray(predictions), np.asarray(labels)
+        out: dict[str, list[float]] = {}
+        for row in w:
+            idx = expand(row)
+            for k, v in self._module_compute(self.module(), predictions[idx], labels[idx], extra).items():
+                out.setdefault(k, []).append(float(v))
+        return {k: np.asarray(v) for k, v in out.items()}
 
     def names(self, num_labels: int | None = None, label_names: list[str] | None = None) -> list[str]:
         """The metrics it reports (it is run once on its probe), e.g. to check an objective; [] without one."""
@@ -50,8 +92,7 @@ class Suite:
         k = max(int(num_labels or 2), 2)
         names = list(label_names) if label_names else ["B-x", "I-x"] + [f"L{i}" for i in range(k - 2)]
         preds, refs = self.probe(k)
-        extra = {"label_names": names} if self.takes_label_names else {}
-        return sorted(self.module().compute(predictions=preds, references=refs, **extra))
+        return sorted(self.score(preds, refs, label_names=names))
 
     def preprocess_logits(self, loss_fn):
         """What of the logits the suite judges (a loss with extra head outputs, gaussian_nll's mean and variance,
@@ -82,16 +123,24 @@ class Suite:
             preds, labels = eval_pred.predictions, eval_pred.label_ids
             preds = preds[0] if isinstance(preds, tuple) else preds
             if self.form == "texts":
-                return module.compute(predictions=decode(preds), references=decode(labels))
-            preds = np.asarray(preds)
-            if self.form == "rows":  # rows of different lengths were padded with -100 by the Trainer
-                return module.compute(predictions=[list(r) for r in preds], references=[list(r) for r in labels],
-                                      **extra)
-            if self.form == "values" and preds.ndim == 2 and preds.shape[1] == 1:
-                preds = preds[:, 0]
-            return module.compute(predictions=preds, references=np.asarray(labels), **extra)
+                preds, labels = decode(preds), decode(labels)
+            return self._module_compute(module, preds, labels, extra)
 
         return compute
+
+    def _module_compute(self, module, preds, labels, extra: dict) -> dict:
+        """The ``evaluate`` module on predictions and labels handed over in the suite's form."""
+        import numpy as np
+
+        if self.form == "texts":
+            return module.compute(predictions=list(preds), references=list(labels))
+        preds = np.asarray(preds)
+        if self.form == "rows":  # rows of different lengths were padded with -100 by the Trainer
+            return module.compute(predictions=[list(r) for r in preds], references=[list(r) for r in labels],
+                                  **extra)
+        if self.form == "values" and preds.ndim == 2 and preds.shape[1] == 1:
+            preds = preds[:, 0]
+        return module.compute(predictions=preds, references=np.asarray(labels), **extra)
 
 
 def argmax_logits(logits, labels=None):
@@ -128,7 +177,7 @@ SUITES = {s.name: s for s in (
     Suite("ratings", frozenset({"kl", "level_mae", "log_loss", "ece"}), frozenset({"accuracy", "macro_f1"}),
           lambda k: ([[0.0] * k, [1.0] * k], [[1.0 / k] * k, [1.0 / k] * k]), levels=True),
     Suite("generation", frozenset(), frozenset({"rougeL", "chrf", "exact_match"}),
-          lambda k: (["a small dog", "a cat"], ["a small dog", "a big cat"]), form="texts"),
+          lambda k: (["a small dog", "a cat"], ["a small dog", "a big cat"]), form="texts", vectorized=False),
 )}
 
 

@@ -5,7 +5,7 @@ A row of the ratings suite's predictions (what the Trainer hands ``compute_metri
 that decodes levels its own way (``Loss.predict_levels``: ``coral``, ``corn`` count the tasks whose
 probability is > 0.5), by that level: K + 1 values. A row of K values (every other loss, and runs kept before
 levels were kept) is decoded by the argmax of its scores. :func:`with_levels` builds the row on the Trainer's
-side; :func:`split` reads it back, for ``metrics/ratings``, ``report/items.py`` and ``report/flags.py`` alike.
+side; :func:`split` reads it back, for ``metrics/ratings/score.py`` and ``report/flags.py`` alike.
 """
 
 from __future__ import annotations

@@ -4,14 +4,15 @@
 Takes predicted tag ids (the argmax, computed on the fly so the logits of a whole evaluation set are never
 held) and reference tag ids with -100 on positions that are not scored (sub-word pieces, special tokens,
 padding). Loaded by local path so it works offline.
+Its maths is ``score.py`` beside it (weighted over items; here every item counts once).
 """
 
 import datasets
 import evaluate
-import numpy as np
-from seqeval.metrics import f1_score, precision_score, recall_score
 
+from losslab.metrics.entities.score import score
 from losslab.metrics.module import info
+from losslab.metrics.weighted import once
 
 _DESCRIPTION = "Entity-level precision/recall/F1 (seqeval) and token accuracy from tag ids."
 _KWARGS = """
@@ -33,18 +34,4 @@ class Entities(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, label_names=None):
-        if not label_names:
-            raise ValueError("entities: pass label_names, the BIO tag of every id")
-        true, pred = [], []
-        for p_row, y_row in zip(predictions, references):
-            keep = [(p, y) for p, y in zip(p_row, y_row) if y != -100]
-            true.append([label_names[y] for _, y in keep])
-            pred.append([label_names[p] for p, _ in keep])
-        flat_true = np.array([t for row in true for t in row])
-        flat_pred = np.array([t for row in pred for t in row])
-        return {
-            "precision": float(precision_score(true, pred, zero_division=0)),
-            "recall": float(recall_score(true, pred, zero_division=0)),
-            "f1": float(f1_score(true, pred, zero_division=0)),
-            "accuracy": float((flat_true == flat_pred).mean()) if len(flat_true) else 0.0,
-        }
+        return once(score, predictions, references, label_names)

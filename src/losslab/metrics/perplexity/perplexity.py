@@ -4,13 +4,15 @@ Takes, per sequence, the negative log-likelihood of every real next token under 
 the logits batch by batch, so a whole evaluation set's logits are never held), with negative values marking
 positions that are not scored. The same computation for every training loss: perplexity = exp(mean NLL).
 Loaded by local path so it works offline.
+Its maths is ``score.py`` beside it (weighted over items; here every item counts once).
 """
 
 import datasets
 import evaluate
-import numpy as np
 
 from losslab.metrics.module import info
+from losslab.metrics.perplexity.score import score
+from losslab.metrics.weighted import once
 
 _DESCRIPTION = "Perplexity = exp(mean next-token negative log-likelihood) over the scored tokens."
 _KWARGS = """
@@ -31,7 +33,4 @@ class Perplexity(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        values = np.concatenate([np.asarray(r, dtype=np.float64) for r in predictions])
-        scored = values[values >= 0]
-        nll = float(scored.mean()) if len(scored) else float("nan")
-        return {"perplexity": float(np.exp(nll)), "nll": nll}
+        return once(score, predictions, references)

@@ -7,17 +7,15 @@ Takes logits (or log-probabilities) over the K levels; the predicted level is th
 decodes levels its own way (coral, corn: ``Loss.predict_levels``), the level the row carries as its K + 1-th
 value (``losslab.metrics.levels``); ece bins the probability of the predicted level.
 Loaded by local path so it works offline.
+Its maths is ``score.py`` beside it (weighted over items; here every item counts once).
 """
 
 import datasets
 import evaluate
-import numpy as np
-from scipy.special import log_softmax
-from sklearn.metrics import f1_score
 
-from losslab.metrics.calibration import expected_calibration_error
-from losslab.metrics.levels import split
 from losslab.metrics.module import info
+from losslab.metrics.ratings.score import score
+from losslab.metrics.weighted import once
 
 _DESCRIPTION = "Rating-distribution suite: accuracy, macro_f1, log_loss, ece, kl to the raters, level_mae."
 _KWARGS = """
@@ -39,19 +37,4 @@ class Ratings(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        t = np.asarray(references, dtype=np.float64)
-        k = t.shape[1]
-        scores, pred = split(predictions, k)
-        logq = log_softmax(scores, axis=-1)
-        level = np.floor((t * np.arange(k)).sum(1) + 0.5).astype(int)
-        correct = (pred == level).astype(float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kl = np.where(t > 0, t * (np.log(t) - logq), 0.0).sum(1)
-        return {
-            "accuracy": float(correct.mean()),
-            "macro_f1": float(f1_score(level, pred, labels=np.arange(k), average="macro", zero_division=0)),
-            "log_loss": float(-logq[np.arange(len(level)), level].mean()),
-            "ece": expected_calibration_error(np.exp(logq[np.arange(len(pred)), pred]), correct),
-            "kl": float(kl.mean()),
-            "level_mae": float(np.abs(pred - level).mean()),
-        }
+        return once(score, predictions, references)

@@ -18,7 +18,8 @@ import numpy as np
 
 from losslab import predictions, tracking
 from losslab import report as reports
-from losslab.report import items, stats
+from losslab.metrics.weighted import pearson as weighted_pearson
+from losslab.report import stats
 
 BASE, NOISY, REFERENCE = "0", "0.4", "mse"
 
@@ -45,7 +46,7 @@ def main(sweep_dir: str, resamples: int = 1000) -> None:
     def pearson(key):  # (value on the whole test set, bootstrap replicates on the shared resamples)
         _, pred, label = preds[key]   # in item order
         x, y = pred.astype(float).ravel(), label.astype(float).ravel()
-        return float(np.corrcoef(x, y)[0, 1]), items.pearson(counts, x, y)
+        return float(np.corrcoef(x, y)[0, 1]), weighted_pearson(counts, x, y)
 
     value = {k: pearson(k) for k in preds}
     drop = {L: {s: value[(L, BASE, s)][0] - value[(L, NOISY, s)][0] for s in seeds} for L in losses}

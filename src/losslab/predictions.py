@@ -133,13 +133,8 @@ def download(uri: str, run_id: str, split: str, folder: str):
 
 
 def score(suite: str, predictions, labels, label_names: list[str] | None = None) -> dict[str, float]:
-    """The metric suite ``suite`` on these rows (any subset of a split's items), as the Trainer would compute
-    it at evaluation."""
+    """The metric suite ``suite`` on these rows (any subset of a split's items), as the Trainer computes it at
+    evaluation: the suite's ``score`` with every row counted once."""
     from losslab import metrics
 
-    suite = metrics.get(suite)
-    if suite.form == "texts":  # kept decoded
-        return suite.module().compute(predictions=list(predictions), references=list(labels))
-    from transformers import EvalPrediction
-
-    return suite.compute_metrics(label_names)(EvalPrediction(predictions=predictions, label_ids=labels))
+    return {k: float(v[0]) for k, v in metrics.get(suite).score(predictions, labels, label_names=label_names).items()}

@@ -105,7 +105,7 @@ def degenerate(suite: str, predictions, labels, label_names=None, thresholds=Non
         majority, share = _one(truth)
         accuracy = float(np.mean(scored == truth))
         if accuracy <= share + 1e-12 and label_names:  # and not one entity right: a weak tagger is not degenerate
-            from losslab.report.items import entity_counts
+            from losslab.metrics.entities.score import entity_counts
 
             if entity_counts(p, y, label_names)[:, 2].sum() == 0:
                 return (f"no entity right, and token accuracy {accuracy:.4f} no better than tagging every token "

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import math
 import re
 import subprocess
@@ -259,7 +258,7 @@ def side_sample(report, side: Side, metric: str):
 def compare(report, claim: Claim, metric: str):
     """a − b on ``metric``: :func:`losslab.report.build.pair` (one pre-stated comparison, 95%, no adjustment),
     a change ``row − minus`` entering the report as a derived row."""
-    build = importlib.import_module("losslab.report.build")  # the module (the package exports its build function)
+    from losslab.report import build
 
     for side in (claim.a, claim.b):
         report.samples[(side.label, metric)] = side_sample(report, side, metric)
@@ -317,7 +316,7 @@ def _recorded(claim: Claim):
 
 def where(claim: Claim, sweeps: dict) -> tuple[str, str] | str:
     """(uri, parent) of the claim's store, or why there is none (one line)."""
-    from losslab import report as reports
+    from losslab.report import sweep as reports
 
     if claim.study in sweeps:
         return reports.resolve(sweeps[claim.study], None)
@@ -356,7 +355,7 @@ def evaluate(claim: Claim, sweeps: dict, cache: dict) -> Outcome:
         return Outcome(claim, "refused", "refused: " + "; ".join(r.split(": ", 2)[2] for r in refused),
                        refused=refused)
     if cache[(uri, parent)][1] is None:
-        build = importlib.import_module("losslab.report.build")
+        from losslab.report import build
         cache[(uri, parent)][1] = build.build(uri, parent)
     report = cache[(uri, parent)][1]
     diff = compare(report, claim, claim.metric)

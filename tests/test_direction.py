@@ -53,7 +53,7 @@ def test_objective_mae_keeps_the_lowest_mae_checkpoint_and_the_report_agrees(tmp
     from mlflow.tracking import MlflowClient
 
     from conftest import run_train, runs, store_uri
-    from losslab import report
+    from losslab.report import sweep as report
 
     out = run_train(["-m", "task=regression", "task.objective=mae", "loss=mse,mae", "debug=quick"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]

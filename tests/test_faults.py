@@ -188,9 +188,10 @@ def test_a_full_disk_says_so_in_one_line_and_the_rerun_resumes_from_the_last_com
 WRITER = """
 import sys
 from losslab import tracking
+from losslab.store import Store
 uri = sys.argv[1]
 exp = tracking.ensure_experiment(uri, "losslab")
-tracking._client(uri).create_run(exp, run_name=sys.argv[2])
+Store(uri).create_run(exp, run_name=sys.argv[2])
 """
 
 

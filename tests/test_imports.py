@@ -39,24 +39,56 @@ def _imports(name: str, path: Path, modules) -> set[str]:
     return (found & modules.keys()) - {name}
 
 
-def test_no_import_cycle():
+# packages whose ``__init__`` still imports modules that import their siblings (``losslab.losses``: its
+# ``__init__`` is the public names ``loss._target_`` uses); held to the rule as soon as they no longer need this
+EXEMPT = {"losslab.losses"}
+
+
+def _with_packages(imported: set[str], modules, exempt=frozenset()) -> set[str]:
+    """What importing these modules runs: each module, and every package above it (its ``__init__``), below
+    ``losslab`` itself (whose ``__init__`` runs first in any case and imports only ``losslab.config``)."""
+    out = set(imported)
+    for name in imported:
+        parts = name.split(".")
+        out |= {".".join(parts[:i]) for i in range(2, len(parts))} & modules.keys() - exempt
+    return out
+
+
+def _cycle(exempt=frozenset()) -> str | None:
+    """An import cycle among losslab's modules, counting that importing ``a.b.c`` runs the package ``a.b``."""
     modules = _modules()
-    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    graph = {name: _with_packages(_imports(name, path, modules), modules, exempt) - {name}
+             for name, path in modules.items()}
     done, stack = set(), []
 
     def visit(node):
         if node in stack:
-            raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(node):] + [node]))
+            return " -> ".join(stack[stack.index(node):] + [node])
         if node in done:
-            return
+            return None
         stack.append(node)
         for child in sorted(graph[node]):
-            visit(child)
+            found = visit(child)
+            if found:
+                return found
         stack.pop()
         done.add(node)
+        return None
 
     for name in sorted(graph):
-        visit(name)
+        found = visit(name)
+        if found:
+            return found
+    return None
+
+
+def test_no_import_cycle():
+    """No cycle, counting that importing ``a.b.c`` runs the package ``a.b`` first: a package whose ``__init__``
+    imports its own modules, which import each other (``report`` <-> ``report.build``), is a cycle."""
+    found = _cycle(frozenset(EXEMPT))
+    assert found is None, f"import cycle: {found}"
+    for package in sorted(EXEMPT):
+        assert _cycle(frozenset(EXEMPT - {package})), f"{package} no longer needs its exemption: remove it from EXEMPT"
 
 
 def test_every_module_imports_in_a_fresh_interpreter():

@@ -265,7 +265,8 @@ def test_a_deleted_experiment_is_refused_before_any_job_runs(tmp_path, sweep):
 def test_a_sweep_stopped_while_its_report_is_written_never_ends_finished(tmp_path, monkeypatch, capsys):
     from omegaconf import OmegaConf
 
-    from losslab import faults, hydra_callbacks, identity, report, tracking
+    from losslab import faults, hydra_callbacks, identity, tracking
+    from losslab.report import sweep as reports
 
     uri = store_uri(tmp_path)
     exp = tracking.ensure_experiment(uri, "losslab")
@@ -285,7 +286,7 @@ def test_a_sweep_stopped_while_its_report_is_written_never_ends_finished(tmp_pat
         (Path(out) / "report.md").write_text("half a report\n")
         raise faults.Terminated(signal.SIGTERM)
 
-    monkeypatch.setattr(report, "write", write)
+    monkeypatch.setattr(reports, "write", write)
     sweep = hydra_callbacks.MLflowSweep()
     sweep.run_id = parent
     config = OmegaConf.create({"tracking": {"uri": uri}, "hydra": {"sweep": {"dir": str(sweep_dir)}}})

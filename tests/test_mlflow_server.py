@@ -127,7 +127,8 @@ def test_job_finds_parent_run_in_sweep_dir(tmp_path, monkeypatch):
     from hydra.types import RunMode
     from omegaconf import open_dict
 
-    from losslab import cluster, report, tracking
+    from losslab import cluster, tracking
+    from losslab.report import sweep as report
 
     assert cluster.PARENT_FILE == report.PARENT_FILE
     monkeypatch.delenv(cluster.PARENT_RUN_ENV, raising=False)

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow,  # trains a sweep first
 
 
 def test_sweep_in_the_ui_names_children_shows_the_answer_and_the_datasets(tmp_path):
-    from losslab import report
+    from losslab.report import sweep as report
 
     out = run_train(["-m", "task=regression", "loss=mse,huber", "seed=1,2", "debug=quick", "trainer.logging_steps=1"],
                     tmp_path)

@@ -33,8 +33,11 @@ def test_panels_split_more_than_eight_rows_by_setting_or_in_groups():
     assert plots._ticks(["task.label_noise=0", "task.label_noise=0.4"]) == (["0", "0.4"], "task.label_noise")
 
 
-class History:
-    def get_metric_history(self, run_id, key):
+class History:  # the store's metric histories, made up (no store)
+    def __init__(self, uri=None):
+        pass
+
+    def metric_history(self, run_id, key):
         return [SimpleNamespace(step=s, value=1.0 / s) for s in (1, 2, 3, 4)]
 
 
@@ -54,8 +57,6 @@ def report() -> Report:
 
 
 def test_plots_are_split_start_bars_at_zero_and_show_both_intervals(tmp_path, monkeypatch):
-    import mlflow.tracking
-
     figures = {}
 
     def keep(fig, path: Path) -> Path:
@@ -63,7 +64,7 @@ def test_plots_are_split_start_bars_at_zero_and_show_both_intervals(tmp_path, mo
         fig.savefig(path, dpi=40)
         return path
 
-    monkeypatch.setattr(mlflow.tracking, "MlflowClient", lambda tracking_uri=None: History())
+    monkeypatch.setattr(plots, "Store", History)
     monkeypatch.setattr(plots, "_save", keep)
     files = plots.plots(report(), "sqlite:///unused.db", tmp_path)
     assert [f.name for f in files] == ["loss_curves.png", "validation.png", "test_metrics.png"]
@@ -88,9 +89,7 @@ def test_plots_are_split_start_bars_at_zero_and_show_both_intervals(tmp_path, mo
 
 @pytest.mark.parametrize("n", [3, 12])
 def test_rows_without_a_setting_get_their_own_labels(tmp_path, monkeypatch, n):
-    import mlflow.tracking
-
-    monkeypatch.setattr(mlflow.tracking, "MlflowClient", lambda tracking_uri=None: History())
+    monkeypatch.setattr(plots, "Store", History)
     base = report()
     rows = [Row(f"loss{i}", r.runs) for i, r in enumerate(base.rows[:n])]
     cells = {(f"loss{i}", m): base.cells[(r.label, m)] for i, r in enumerate(base.rows[:n]) for m in base.metrics}

@@ -17,9 +17,9 @@ import tempfile
 import numpy as np
 
 from losslab import predictions, tracking
-from losslab import report as reports
 from losslab.metrics.weighted import pearson as weighted_pearson
 from losslab.report import stats
+from losslab.report import sweep as reports
 
 BASE, NOISY, REFERENCE = "0", "0.4", "mse"
 

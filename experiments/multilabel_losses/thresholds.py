@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 
 from losslab import predictions, tracking
-from losslab import report as reports
+from losslab.report import sweep as reports
 from losslab.metrics.thresholds import choose
 from losslab.report.build import label_names
 

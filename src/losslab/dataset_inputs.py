@@ -35,10 +35,7 @@ def source(task, split: str):
     or the loader that built it (a shipped corpus, a package)."""
     import warnings
 
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
-
+    from losslab import store
     from losslab.secrets import mask_text  # a source never carries credentials: s3://***@bucket/x.csv
 
     data = task.data
@@ -46,43 +43,33 @@ def source(task, split: str):
     if isinstance(file, str) and file and not data.get("path"):
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": both are the local file
             warnings.simplefilter("ignore")
-            return resolve_dataset_source(mask_text(file))
+            return store.file_source(mask_text(file))
     if data.get("path"):
-        return HuggingFaceDatasetSource(path=mask_text(data.path), config_name=data.get("name"), split=split,
-                                        data_files=mask_text(file) if isinstance(file, str) and file else None)
+        return store.hub_source(path=mask_text(data.path), config_name=data.get("name"), split=split,
+                                data_files=mask_text(file) if isinstance(file, str) and file else None)
     loader = data.get("loader")
     target = loader.get("_target_") if loader is not None else None
-    return CodeDatasetSource({"loader": str(target or "unknown"), "split": split})
-
-
-def _dataset_class():
-    from mlflow.data.huggingface_dataset import HuggingFaceDataset
-
-    class Split(HuggingFaceDataset):
-        @property
-        def profile(self):  # the split's rows (the base class adds the sizes of the whole file it came from)
-            return {"num_rows": self.ds.num_rows}
-
-    return Split
+    return store.code_source({"loader": str(target or "unknown"), "split": split})
 
 
 def datasets(cfg, splits) -> list:
     """The job's splits as ``mlflow.data`` datasets named ``<task>/<split>`` (e.g. ``regression/train``)."""
+    from losslab import store
+
     label = cfg.task.get("label_column")
-    Split = _dataset_class()
-    return [Split(ds=splits[split], source=source(cfg.task, split), name=f"{cfg.task.name}/{split}",
-                               digest=digest(splits[split]),
-                               targets=label if label in splits[split].column_names else None)
+    return [store.split_dataset(splits[split], source=source(cfg.task, split), name=f"{cfg.task.name}/{split}",
+                                digest=digest(splits[split]),
+                                targets=label if label in splits[split].column_names else None)
             for split in SPLITS if split in splits]
 
 
 def log(cfg, splits) -> list:
     """Log the splits as inputs of the active MLflow run (no-op without one: another rank, no tracking)."""
-    import mlflow
+    from losslab import store
 
-    if mlflow.active_run() is None:
+    if store.active.run() is None:
         return []
     found = datasets(cfg, splits)
     split = [d.name.rsplit("/", 1)[1] for d in found]
-    mlflow.log_inputs(datasets=found, contexts=[CONTEXTS[s] for s in split], tags_list=[{"split": s} for s in split])
+    store.active.log_inputs(found, [CONTEXTS[s] for s in split], [{"split": s} for s in split])
     return found

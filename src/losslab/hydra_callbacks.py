@@ -24,18 +24,18 @@ log = logging.getLogger("losslab")
 
 
 def write_report(uri: str, parent_id: str, out: Path):
-    """The sweep's report (:func:`losslab.report.write`), written into a temporary folder beside ``out`` and
-    moved into place whole: a kill while it is written never leaves part of a report (an earlier attempt's
+    """The sweep's report (:func:`losslab.report.sweep.write`), written into a temporary folder beside ``out``
+    and moved into place whole: a kill while it is written never leaves part of a report (an earlier attempt's
     stays until the new one is complete)."""
     import shutil
     import tempfile
 
-    from losslab import report
+    from losslab.report import sweep
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        built = report.write(uri, parent_id, tmp)
+        built = sweep.write(uri, parent_id, tmp)
         if out.exists():
             old = out.with_name(f".{out.name}-old-{os.getpid()}")
             out.rename(old)
@@ -51,10 +51,12 @@ def check_sweep_dir(config: DictConfig) -> None:
     """Refuse a sweep dir that holds another sweep's files (its ``mlflow_parent.txt`` names a parent run of
     other overrides, or of another store), before Hydra writes its jobs' folders there. The same sweep again
     (a resumed one) is welcome."""
-    from losslab import identity, integrity, report, secrets, tracking
+    from losslab import identity, integrity, secrets
+    from losslab.report.sweep import PARENT_FILE
+    from losslab.store import Store
 
     sweep_dir = Path(config.hydra.sweep.dir)
-    marker = sweep_dir / report.PARENT_FILE
+    marker = sweep_dir / PARENT_FILE
     if not marker.is_file():
         return
     uri, parent = ([*marker.read_text().split(), "", ""])[:2]
@@ -62,7 +64,7 @@ def check_sweep_dir(config: DictConfig) -> None:
     strip = getattr(secrets, "without_credentials", str)  # the file holds the URI less any password
     if uri == strip(str(config.tracking.uri)):
         with contextlib.suppress(Exception):
-            theirs = tracking._client(config.tracking.uri).get_run(parent).data.tags.get(identity.SWEEP_HASH_TAG)
+            theirs = Store(config.tracking.uri).run(parent).data.tags.get(identity.SWEEP_HASH_TAG)
     if theirs != identity.sweep_hash(config):
         raise integrity.OtherJob(f"{sweep_dir} holds the files of another sweep (parent MLflow run {parent or '?'} "
                                  f"in {uri or '?'}): this sweep would overwrite its jobs' folders; choose another "
@@ -106,7 +108,8 @@ class MLflowSweep(Callback):
         stopped a job: SIGTERM from a scheduler, Ctrl-C). A rerun of the sweep drops this ``error`` tag."""
         if self.ended:
             return
-        from losslab import faults, tracking
+        from losslab import faults
+        from losslab.store import ERROR_TAG, Store
 
         signal = faults.stopped_by()  # a job stopped by SIGTERM / Ctrl-C ended the sweep: not the launcher
         if signal:
@@ -116,9 +119,9 @@ class MLflowSweep(Callback):
             error = ("the sweep stopped before its jobs ended (the launcher failed, e.g. the scheduler refused the "
                      "jobs); see the command's output")
         try:
-            client = tracking._client(uri)
-            client.set_tag(run_id, "error", error)
-            client.set_terminated(run_id, "KILLED" if signal else "FAILED")
+            client = Store(uri)
+            client.set_tag(run_id, ERROR_TAG, error)
+            client.end_run(run_id, "KILLED" if signal else "FAILED")
         except Exception:  # the store itself is gone: nothing more to do at exit
             log.warning("could not end the sweep's parent run %s", run_id)
 
@@ -140,7 +143,8 @@ class MLflowSweep(Callback):
             sys.exit(2)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from losslab import cluster, distributed, identity, report, secrets, tracking
+        from losslab import cluster, distributed, identity, secrets, store, tracking
+        from losslab.report.sweep import PARENT_FILE
 
         distributed.refuse_sweep()  # under torchrun (also a preset that sweeps): every rank would run it all
         from losslab.cluster import check_server
@@ -167,11 +171,11 @@ class MLflowSweep(Callback):
             sys.exit(exit_code(err))
         sweep_dir = Path(config.hydra.sweep.dir)
         tags = {
-            "losslab.sweep": f"sweep {sweep_dir.name}",
-            "losslab.command": " ".join(secrets.mask_overrides(sys.argv))[:5000],
-            "losslab.overrides": " ".join(secrets.mask_overrides(config.hydra.overrides.task))[:5000],
-            "losslab.sweep_dir": str(sweep_dir),
-            identity.SWEEP_HASH_TAG: identity.sweep_hash(config),
+            store.SWEEP_TAG: f"sweep {sweep_dir.name}",
+            store.COMMAND_TAG: " ".join(secrets.mask_overrides(sys.argv))[:5000],
+            store.OVERRIDES_TAG: " ".join(secrets.mask_overrides(config.hydra.overrides.task))[:5000],
+            store.SWEEP_DIR_TAG: str(sweep_dir),
+            store.SWEEP_HASH_TAG: identity.sweep_hash(config),
         }
         self.run_id = tracking.start_parent(config.tracking, tags)
         os.environ[cluster.PARENT_RUN_ENV] = self.run_id
@@ -181,10 +185,11 @@ class MLflowSweep(Callback):
         atexit.register(self._end_if_abandoned, str(config.tracking.uri), self.run_id)  # submission failed
         sweep_dir.mkdir(parents=True, exist_ok=True)
         uri = secrets.without_credentials(config.tracking.uri)  # never a password on disk (MLflow's env has it)
-        (sweep_dir / report.PARENT_FILE).write_text(f"{uri}\n{self.run_id}\n")
+        (sweep_dir / PARENT_FILE).write_text(f"{uri}\n{self.run_id}\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from losslab import cluster, report, tracking
+        from losslab import cluster, store, tracking
+        from losslab.report import sweep
 
         os.environ.pop(cluster.PARENT_RUN_ENV, None)
         if not self.run_id:
@@ -208,8 +213,8 @@ class MLflowSweep(Callback):
                     try:
                         built = write_report(uri, self.run_id, out)
                         ui.describe_sweep(uri, self.run_id, built, len(failed))  # the answer on the parent's page
-                        print(report.table(built, markdown=False),
-                              f"\n\n{report.answer(built)}\n  report: {out / 'report.md'}", flush=True)
+                        print(sweep.table(built, markdown=False),
+                              f"\n\n{sweep.answer(built)}\n  report: {out / 'report.md'}", flush=True)
                     except Exception:  # the runs are safe in the store: `python -m losslab.report` rebuilds it
                         log.exception("the sweep's report could not be built; rebuild it with "
                                       "python -m losslab.report %s", config.hydra.sweep.dir)
@@ -217,10 +222,10 @@ class MLflowSweep(Callback):
             what = exc.args[0] if isinstance(exc, faults.Terminated) else (
                 "SIGINT (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(Exception):
-                client = tracking._client(uri)
-                client.set_tag(self.run_id, "error", f"the sweep was stopped by {what} while its report was "
-                                                     "written; run the same command again to write it")
-                client.set_terminated(self.run_id, "KILLED")
+                client = store.Store(uri)
+                client.set_tag(self.run_id, store.ERROR_TAG, f"the sweep was stopped by {what} while its report "
+                                                             "was written; run the same command again to write it")
+                client.end_run(self.run_id, "KILLED")
             if isinstance(exc, KeyboardInterrupt):
                 print(f"losslab: stopped by {what} while the sweep's report was written: its parent MLflow run "
                       f"{self.run_id} is KILLED; run the same command again to write it", file=sys.stderr,
@@ -229,8 +234,8 @@ class MLflowSweep(Callback):
             raise
         finished, failed = tracking.finish_parent(uri, self.run_id)
         for run in failed:
-            print(f"  FAILED: {run.info.run_name} ({run.data.tags.get('losslab.overrides', '')}): "
-                  f"{run.data.tags.get('error', run.info.status)}", flush=True)
+            print(f"  FAILED: {run.info.run_name} ({run.data.tags.get(store.OVERRIDES_TAG, '')}): "
+                  f"{run.data.tags.get(store.ERROR_TAG, run.info.status)}", flush=True)
         print(f"  {tracking.ui_command(uri)}", flush=True)
         if failed:
             print("  run the same command again to retry the failed jobs (finished ones are not rerun)",

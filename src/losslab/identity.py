@@ -20,11 +20,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-CONFIG_HASH_TAG = "losslab.config_hash"  # the job under this version: finished runs are reused by it
-JOB_KEY_TAG = "losslab.job_key"          # the job under any version: who ran this config before
-VERSION_TAG = "losslab.version"
-SWEEP_HASH_TAG = "losslab.sweep_hash"
-CHECKPOINTS_TAG = "losslab.checkpoint_dir"   # where a job's checkpoints are: what a resume looks in
+# the tags a job's identity is written as (named in losslab.store, with every other tag)
+from losslab.store import CHECKPOINTS_TAG, CONFIG_HASH_TAG, JOB_KEY_TAG, SWEEP_HASH_TAG, VERSION_TAG  # noqa: F401
+
 # where a job writes, not what it computes: left out of the identity of a job (and ``report`` / ``race``: what
 # the sweep asks of the runs, not what a run computes, so a race reuses an ordinary sweep's jobs and back)
 PLACE_KEYS = {"paths": None, "tracking": None, "report": None, "race": None,

@@ -119,12 +119,12 @@ def download(uri: str, run_id: str, split: str, folder: str):
     at ``uri``, downloaded into ``folder`` and sorted by item, so runs of one split line up row for row; ``None``
     for a run that logged no predictions (made before they were logged)."""
     import numpy as np
-    from mlflow.tracking import MlflowClient
+
+    from losslab.store import Store
 
     try:
         with _no_progress_bar():
-            path = MlflowClient(tracking_uri=uri).download_artifacts(run_id, f"{ARTIFACT_DIR}/{split}.parquet",
-                                                                     folder)
+            path = Store(uri).download_artifact(run_id, f"{ARTIFACT_DIR}/{split}.parquet", folder)
     except Exception:  # an older run: no predictions artifact
         return None
     items, preds, labels = read(path)

@@ -3,7 +3,7 @@
 Hydra calls :meth:`RaceSweeper.sweep` between the sweep callbacks' ``on_multirun_start`` (the parent MLflow run)
 and ``on_multirun_end`` (the report), so every job is an ordinary child run of one parent, launched by the
 configured launcher (basic, joblib, submitit) in rounds. After each round the sweep's report is built from the
-store (:func:`losslab.report.build`) and the race decides who goes on; its state is the parent's
+store (:func:`losslab.report.sweep.build`) and the race decides who goes on; its state is the parent's
 ``losslab.race`` tag (JSON), which the report's answer line reads. A killed race resumes like any sweep: the
 same command finds the finished jobs by their identity, replays the same decisions from the same store, and
 goes on where it stopped.
@@ -22,9 +22,10 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from losslab.store import RACE_TAG
+
 log = logging.getLogger("losslab")
 
-RACE_TAG = "losslab.race"
 NOT_RACED = {"model_loss", "composite"}  # the head's own loss (a duplicate of mse / cross_entropy); needs terms
 
 
@@ -100,7 +101,8 @@ class RaceSweeper(Sweeper):
                                                                 task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from losslab import cluster, race as races, report, tracking, ui
+        from losslab import cluster, race as races, store, ui
+        from losslab.report import sweep
         from losslab.metrics import greater_is_better
 
         assert self.config is not None and self.launcher is not None
@@ -119,7 +121,7 @@ class RaceSweeper(Sweeper):
         up = greater_is_better(objective)
         os.environ[ui.SWEPT_ENV] = "loss,seed"  # each job names its run `huber · seed=3`
         if parent:
-            tracking._client(uri).set_tag(parent, ui.SWEPT_TAG, "loss,seed")
+            store.Store(uri).set_tag(parent, store.SWEPT_TAG, "loss,seed")
         log.info("race: %s on %s, seeds %s, each round at level %.3g", ", ".join(plan.losses), objective,
                  "/".join(map(str, plan.targets())), plan.level())
         print(f"race: {', '.join(plan.losses)} on {objective}; rounds of {'/'.join(map(str, plan.targets()))} seeds",
@@ -143,7 +145,7 @@ class RaceSweeper(Sweeper):
             per_job = ran / len(batch)
             if not parent:
                 break
-            built = report.build(uri, parent)
+            built = sweep.build(uri, parent)
             samples = {row.label: built.samples[(row.label, objective)] for row in built.rows
                        if (row.label, objective) in built.samples}
             flagged = {label: "; ".join(why) for label, why in built.flags.items()}
@@ -161,6 +163,6 @@ class RaceSweeper(Sweeper):
 
     @staticmethod
     def _save(uri: str, parent: str, race) -> None:
-        from losslab import tracking
+        from losslab.store import Store
 
-        tracking._client(uri).set_tag(parent, RACE_TAG, json.dumps(race.to_dict())[:8000])
+        Store(uri).set_tag(parent, RACE_TAG, json.dumps(race.to_dict())[:8000])

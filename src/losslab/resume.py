@@ -59,18 +59,18 @@ def previous_attempt(cfg: DictConfig, job: Identity) -> Previous:
     A RUNNING attempt whose process is alive (it holds the lock in its checkpoint folder, see
     :mod:`losslab.locks`) is never taken over: :class:`losslab.faults.JobRunning` is raised. The attempt to
     resume is locked here, so two jobs restarted at once cannot both resume it."""
-    from losslab import locks, tracking
+    from losslab import locks
     from losslab.faults import JobRunning
     from losslab.integrity import resumable
+    from losslab.store import Store
 
     locks.release_all()  # an earlier job of this process (a sweep on the basic launcher) is over
-    client = tracking._client(cfg.tracking.uri)
-    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    client = Store(cfg.tracking.uri)
+    exp = client.experiment(cfg.tracking.experiment)
     if exp is None:
         return Previous()
-    runs = client.search_runs([exp.experiment_id],
-                              filter_string=f"tags.`{CONFIG_HASH_TAG}` = '{job.config_hash}'",
-                              order_by=["attributes.start_time DESC"], max_results=100)
+    runs = client.tagged(exp.experiment_id, CONFIG_HASH_TAG, job.config_hash,
+                         order_by=["attributes.start_time DESC"], max_results=100)
 
     def running(run, who):
         folder = run.data.tags.get(CHECKPOINTS_TAG)
@@ -86,8 +86,8 @@ def previous_attempt(cfg: DictConfig, job: Identity) -> Previous:
     done = [run for run in runs if run.info.status == "FINISHED"]
     previous = Previous(finished=done[0] if done else None)
     if not done:  # the same config under another version: rerun (code changed), but say so
-        others = client.search_runs([exp.experiment_id], max_results=1000, filter_string=(
-            f"tags.`{JOB_KEY_TAG}` = '{job.job_key}' and attributes.status = 'FINISHED'"))
+        others = client.tagged(exp.experiment_id, JOB_KEY_TAG, job.job_key, max_results=1000,
+                               where="attributes.status = 'FINISHED'")
         previous.other_versions = sorted({r.data.tags.get(VERSION_TAG, "?") for r in others} - {job.version})
     for run in runs:  # newest first: an unfinished attempt after the last finished one, with a checkpoint
         if run.info.status == "FINISHED":
@@ -99,7 +99,7 @@ def previous_attempt(cfg: DictConfig, job: Identity) -> Previous:
             if locks.try_lock(locks.job_lock_path(folder)) is None:  # a twin got there first
                 raise running(run, locks.holder(locks.job_lock_path(folder)) or "another process")
             previous.unfinished, previous.checkpoint = run, checkpoint
-            previous.logged = LoggedSteps({key: max(m.step for m in client.get_metric_history(run.info.run_id, key))
+            previous.logged = LoggedSteps({key: max(m.step for m in client.metric_history(run.info.run_id, key))
                                            for key in run.data.metrics})
             break
     return previous
@@ -122,9 +122,9 @@ def last_complete_checkpoint(folder: str) -> str | None:
 
 def reuse_in_sweep(uri: str, run) -> None:
     """Count a finished run of another sweep as part of the current one (it is not run again)."""
-    from losslab import tracking
+    from losslab import store
     from losslab.cluster import parent_run_id  # the environment, or the sweep dir on another machine
 
     parent = parent_run_id(uri)
-    if parent and run.data.tags.get("mlflow.parentRunId") != parent:
-        tracking._client(uri).set_tag(run.info.run_id, f"losslab.reused_by.{parent}", "1")
+    if parent and run.data.tags.get(store.PARENT_TAG) != parent:
+        store.Store(uri).set_tag(run.info.run_id, store.reused_by_tag(parent), "1")

@@ -5,7 +5,7 @@ Metric histories (train loss per logging step, eval metrics per evaluation, fina
 the Trainer's own ``MLflowCallback`` (``report_to: [mlflow]``, as :class:`losslab.callbacks.MLflowLogger`),
 which reuses the run started here. A job's identity (its hashes) is :mod:`losslab.identity`; its earlier
 attempts and what a resumed run already holds are :mod:`losslab.resume`. This module knows nothing about
-any particular loss.
+any particular loss. Every MLflow call goes through :mod:`losslab.store`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from losslab.identity import CHECKPOINTS_TAG, CONFIG_HASH_TAG, SWEEP_HASH_TAG
+from losslab import store
 from losslab.paths import sqlite_path  # noqa: F401  (here for callers; a leaf module, so faults.py can use it)
+from losslab.store import (ATTEMPTS_TAG, CHECKPOINTS_TAG, CONFIG_HASH_TAG, DEVICE_NAME_TAG, ERROR_FILE, ERROR_TAG,
+                           FAILED_TAG, FINISHED_TAG, JOB_DIR_TAG, JOB_NUM_TAG, OVERRIDES_TAG, RESUMED_FROM_TAG,
+                           SWEEP_HASH_TAG, SWEEP_TAG, TASK_KIND_TAG, Store)
 
 
 def ui_command(uri: str) -> str:
@@ -26,41 +29,13 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {mask_text(uri)}"  # printed: a password in the URI is not
 
 
-_ready: set[str] = set()  # stores this process has seen created
-
-
-def ready_store(uri: str, wait: float = 60.0) -> None:
-    """Create a sqlite store's schema once, whoever comes first: under a file lock beside the store
-    (``<store>.lock``), so parallel jobs on a fresh store never migrate its schema at the same time."""
-    path = sqlite_path(uri)
-    if path is None or uri in _ready:
-        return
-    from mlflow.tracking import MlflowClient
-
-    from losslab import locks
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with locks.waiting(path.with_name(path.name + ".lock"), wait, f"the MLflow store {path}"):
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates or migrates the schema
-    _ready.add(uri)
-
-
-def _client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    ready_store(uri)
-    return MlflowClient(tracking_uri=uri)
-
-
 def ensure_experiment(uri: str, name: str, artifact_location: str | None = None) -> str:
     """Create the store (schema) and the experiment if they do not exist yet; return the experiment id.
 
     Call it once before parallel jobs start: concurrent writers racing on a fresh sqlite store fail.
     """
-    from mlflow.exceptions import MlflowException
-
-    client = _client(uri)
-    exp = client.get_experiment_by_name(name)
+    client = Store(uri)
+    exp = client.experiment(name)
     if exp is not None and exp.lifecycle_stage == "deleted":  # its runs could not be written: refused first
         from losslab.errors import ConfigError
 
@@ -73,10 +48,7 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
         artifact_location = None  # a tracking server: artifacts go through it, not into one node's folder
     location = Path(artifact_location).resolve().as_uri() if artifact_location and "://" not in artifact_location \
         else artifact_location
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except MlflowException:  # created meanwhile by a parallel job
-        return client.get_experiment_by_name(name).experiment_id
+    return client.create_experiment(name, artifact_location=location)  # or the one a parallel job created
 
 
 def flatten(cfg: DictConfig) -> dict[str, str]:
@@ -103,34 +75,32 @@ def start_parent(tracking: DictConfig, tags: dict[str, str]) -> str:
 
     Running the same sweep again (same ``sweep_hash`` tag) reopens its parent, so the children of every
     attempt stay under one parent."""
-    client = _client(tracking.uri)
+    client = Store(tracking.uri)
     exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
     digest = tags.get(SWEEP_HASH_TAG)
     if digest:
-        earlier = client.search_runs([exp_id], filter_string=f"tags.`{SWEEP_HASH_TAG}` = '{digest}'",
-                                     order_by=["attributes.start_time DESC"], max_results=1)
+        earlier = client.tagged(exp_id, SWEEP_HASH_TAG, digest, order_by=["attributes.start_time DESC"],
+                                max_results=1)
         if earlier:
             run_id = earlier[0].info.run_id
-            attempts = int(earlier[0].data.tags.get("losslab.attempts", "1")) + 1
-            client.update_run(run_id, status="RUNNING")
-            for key, value in {**tags, "losslab.attempts": str(attempts)}.items():
+            attempts = int(earlier[0].data.tags.get(ATTEMPTS_TAG, "1")) + 1
+            client.set_status(run_id, "RUNNING")
+            for key, value in {**tags, ATTEMPTS_TAG: str(attempts)}.items():
                 client.set_tag(run_id, key, value)
-            if "error" in earlier[0].data.tags:  # the earlier attempt's (a signal, the launcher), not this one's
+            if ERROR_TAG in earlier[0].data.tags:  # the earlier attempt's (a signal, the launcher), not this one's
                 with contextlib.suppress(Exception):
-                    client.delete_tag(run_id, "error")
+                    client.delete_tag(run_id, ERROR_TAG)
             return run_id
-    run = client.create_run(exp_id, run_name=tags.get("losslab.sweep", "sweep"), tags=tags)
+    run = client.create_run(exp_id, run_name=tags.get(SWEEP_TAG, "sweep"), tags=tags)
     return run.info.run_id
 
 
 def children(uri: str, parent_id: str) -> list:
     """Every run of a sweep: the parent's children, and finished runs of other sweeps it reused."""
-    client = _client(uri)
-    exp_id = client.get_run(parent_id).info.experiment_id
-    own = client.search_runs([exp_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
-                             max_results=50000)
-    reused = client.search_runs([exp_id], filter_string=f"tags.`losslab.reused_by.{parent_id}` = '1'",
-                                max_results=50000)
+    client = Store(uri)
+    exp_id = client.run(parent_id).info.experiment_id
+    own = client.children(parent_id, exp_id, max_results=50000)
+    reused = client.tagged(exp_id, store.reused_by_tag(parent_id), "1", max_results=50000)
     return own + [r for r in reused if r.info.run_id not in {o.info.run_id for o in own}]
 
 
@@ -145,7 +115,7 @@ def latest_per_job(runs: list) -> tuple[list, list]:
     latest: dict[str, list] = {}  # the command-line overrides -> the attempts of its latest job
     for key, attempts in by_job.items():
         last = max(attempts, key=lambda r: r.info.start_time)
-        point = last.data.tags.get("losslab.overrides") or key
+        point = last.data.tags.get(OVERRIDES_TAG) or key
         if point not in latest or max(r.info.start_time for r in latest[point]) < last.info.start_time:
             latest[point] = attempts
     finished, failed = [], []
@@ -161,11 +131,11 @@ def latest_per_job(runs: list) -> tuple[list, list]:
 def finish_parent(uri: str, run_id: str) -> tuple[list, list]:
     """Close a sweep's parent run: FINISHED when every job has a finished run, else FAILED. Returns the
     (finished, failed) runs, one per job."""
-    client = _client(uri)
+    client = Store(uri)
     finished, failed = latest_per_job(children(uri, run_id))
-    client.set_tag(run_id, "children.finished", str(len(finished)))
-    client.set_tag(run_id, "children.failed", str(len(failed)))
-    client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
+    client.set_tag(run_id, FINISHED_TAG, str(len(finished)))
+    client.set_tag(run_id, FAILED_TAG, str(len(failed)))
+    client.end_run(run_id, "FAILED" if failed else "FINISHED")
     return finished, failed
 
 
@@ -174,46 +144,40 @@ def job_tags(cfg: DictConfig) -> dict[str, str]:
 
     from losslab import secrets
 
-    tags = {"losslab.task_kind": str(cfg.task.kind)}
+    tags = {TASK_KIND_TAG: str(cfg.task.kind)}
     if str(cfg.hardware.get("device")) == "cuda":   # which GPU: the report's hardware line names it
         import torch
 
         if torch.cuda.is_available():
-            tags["losslab.device_name"] = torch.cuda.get_device_name()
+            tags[DEVICE_NAME_TAG] = torch.cuda.get_device_name()
     if HydraConfig.initialized():
         hc = HydraConfig.get()
         for group, choice in hc.runtime.choices.items():
             if not group.startswith("hydra/"):
-                tags[f"choice.{group}"] = str(choice)
-        tags["losslab.job_dir"] = hc.runtime.output_dir
+                tags[store.choice_tag(group)] = str(choice)
+        tags[JOB_DIR_TAG] = hc.runtime.output_dir
         if hc.job.get("num") is not None:
-            tags["losslab.job_num"] = str(hc.job.num)
-        tags["losslab.overrides"] = " ".join(secrets.mask_overrides(hc.overrides.task))[:5000]
+            tags[JOB_NUM_TAG] = str(hc.job.num)
+        tags[OVERRIDES_TAG] = " ".join(secrets.mask_overrides(hc.overrides.task))[:5000]
     return tags
 
 
 def _record_error(exc: BaseException) -> None:
-    import mlflow
-
     from losslab.secrets import mask_text  # a URI's password in the message or a traceback line is not logged
 
     with contextlib.suppress(Exception):
-        mlflow.set_tag("error", mask_text(f"{type(exc).__name__}: {exc}")[:5000])
-        mlflow.log_text(mask_text("".join(traceback.format_exception(exc))), "error.txt")
+        store.active.set_tag(ERROR_TAG, mask_text(f"{type(exc).__name__}: {exc}")[:5000])
+        store.active.log_text(mask_text("".join(traceback.format_exception(exc))), ERROR_FILE)
 
 
 def _start_child(cfg: DictConfig, run_name: str, tags: dict[str, str]):
     """Start (and make active) a new run for this job: in its store and experiment, a child of the sweep's
     parent run when there is one."""
-    import mlflow
-
     tracking = cfg.tracking
     exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
-    mlflow.set_tracking_uri(tracking.uri)
     from losslab.cluster import parent_run_id  # the environment, or the sweep dir on another machine
 
-    return mlflow.start_run(experiment_id=exp_id, run_name=run_name, parent_run_id=parent_run_id(tracking.uri),
-                            tags=tags)
+    return Store(tracking.uri).start_run(exp_id, run_name, parent_run_id(tracking.uri), tags)
 
 
 @contextlib.contextmanager
@@ -224,8 +188,6 @@ def job_run(cfg: DictConfig, run_name: str, job, resume=None):
     With ``resume`` (a :class:`losslab.resume.Previous`: an interrupted attempt with a checkpoint) the job
     continues in that attempt's run; the points that run already holds are ``resume.logged``, for the
     callers that log metrics to skip."""
-    import mlflow
-
     from losslab import faults, identity, locks
 
     if identity.of(cfg) != job:  # the params and config.yaml logged below must be what was hashed
@@ -240,10 +202,9 @@ def job_run(cfg: DictConfig, run_name: str, job, resume=None):
                                 f"is writing {cfg.trainer.output_dir}; not started twice")
     try:
         if resume is not None and resume.checkpoint:
-            mlflow.set_tracking_uri(cfg.tracking.uri)
-            run = mlflow.start_run(run_id=resume.unfinished.info.run_id)
+            run = Store(cfg.tracking.uri).resume_run(resume.unfinished.info.run_id)
             _forget_error(cfg.tracking.uri, run)  # the attempt's old error is not this one's
-            mlflow.set_tags({**tags, "losslab.resumed_from": resume.checkpoint})
+            store.active.set_tags({**tags, RESUMED_FROM_TAG: resume.checkpoint})
         else:
             run = _start_child(cfg, run_name, tags)
     except BaseException:
@@ -254,32 +215,28 @@ def job_run(cfg: DictConfig, run_name: str, job, resume=None):
         with faults.stopping_on_sigterm(), faults.watching_store(cfg.tracking.uri, run.info.run_id):
             params = list(flatten(cfg).items())
             for i in range(0, len(params), 100):  # synchronously (~0.05 s): MLflow's async queue polls with a
-                mlflow.log_params(dict(params[i:i + 100]))  # 1-s timeout, so a flush or end_run waited ~1 s
-            mlflow.log_text(config_yaml(cfg), "config/config.yaml")
+                store.active.log_params(dict(params[i:i + 100]))  # 1-s timeout: a flush or end_run waited ~1 s
+            store.active.log_text(config_yaml(cfg), "config/config.yaml")
             yield run
     except BaseException as exc:
         _record_error(faults.explain(exc, cfg))
         exc.losslab_run_id = run.info.run_id  # recorded: the caller need not record it again
         with contextlib.suppress(Exception):  # the store itself may be on the full disk
-            mlflow.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            store.active.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     else:
-        mlflow.end_run("FINISHED")
+        store.active.end("FINISHED")
     finally:
         lock.release()
 
 
 def _forget_error(uri: str, run) -> None:
     """Drop an interrupted attempt's ``error`` tag and ``error.txt`` when it is resumed."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    if "error" in run.data.tags:
+    if ERROR_TAG in run.data.tags:
         with contextlib.suppress(Exception):
-            _client(uri).delete_tag(run.info.run_id, "error")
+            Store(uri).delete_tag(run.info.run_id, ERROR_TAG)
     with contextlib.suppress(Exception):
-        repo = get_artifact_repository(run.info.artifact_uri)
-        if any(f.path == "error.txt" for f in repo.list_artifacts()):
-            repo.delete_artifacts("error.txt")
+        Store.delete_artifact(run, ERROR_FILE)
 
 
 def config_yaml(cfg: DictConfig) -> str:
@@ -293,39 +250,31 @@ def record_failed_job(cfg: DictConfig, run_name: str, job, exc: BaseException) -
     """A sweep job that failed before its run started (a bad option, missing data) still becomes a FAILED
     child run carrying the error, so the sweep's summary and the UI show it (``job``: its identity, None when
     the config cannot be resolved). Returns its run id."""
-    import mlflow
-
     from losslab.cluster import parent_run_id
 
     if not parent_run_id(cfg.tracking.uri):
         return None
     run = _start_child(cfg, run_name, job_tags(cfg) | (job.tags() if job else {}))
     _record_error(exc)
-    mlflow.end_run("FAILED")
+    store.active.end("FAILED")
     return run.info.run_id
 
 
 def log_metrics(metrics: dict[str, float], step: int, logged=None) -> None:
     """Log metrics into the active run (no-op without one); with ``logged`` (a
     :class:`losslab.resume.LoggedSteps`), the points a resumed run already has are skipped."""
-    import mlflow
-
     if logged is not None:
         metrics = logged.new(metrics, step)
-    if metrics and mlflow.active_run() is not None:
-        mlflow.log_metrics(metrics, step=step)
+    if metrics and store.active.run() is not None:
+        store.active.log_metrics(metrics, step)
 
 
 def log_params(params: dict) -> None:
-    import mlflow
-
-    if params and mlflow.active_run() is not None:
-        mlflow.log_params({k: str(v) for k, v in params.items()})
+    if params and store.active.run() is not None:
+        store.active.log_params({k: str(v) for k, v in params.items()})
 
 
 def log_file(path: str, artifact_dir: str) -> None:
     """Log a local file as an artifact of the active run, under ``artifact_dir`` (no-op without a run)."""
-    import mlflow
-
-    if mlflow.active_run() is not None:
-        mlflow.log_artifact(path, artifact_dir)
+    if store.active.run() is not None:
+        store.active.log_artifact(path, artifact_dir)

@@ -3,8 +3,8 @@
 - **Run names that say what differs.** A job names its run at start from the sweep's swept keys (known to the
   launching process, passed on in ``LOSSLAB_SWEPT`` and the parent's ``losslab.swept`` tag): the loss, then
   every other swept value, the seed keys last (``huber · delta=0.5 · seed=1``). At the end of the sweep the
-  children are renamed by :func:`losslab.naming.run_labels`, the rule of the report's rows, so names and rows
-  agree. A single run is named after its loss.
+  children are renamed by :func:`losslab.naming.run_labels`, the rule of the report's rows, so names and
+  rows agree. A single run is named after its loss.
 - **The answer on the parent's page.** The parent run's description (``mlflow.note.content``, Markdown on its
   overview) is the report's one-line answer and table, with its plots (artifacts under ``report/``) below;
   each job's run gets a one-line description (task, loss, the objective on test and on validation).
@@ -22,12 +22,12 @@ import logging
 import math
 import os
 
+from losslab import store
+from losslab.store import NOTE_TAG, PARENT_TAG, RUN_NAME_TAG, SWEPT_TAG, Store  # noqa: F401  (ui.SWEPT_TAG)
+
 log = logging.getLogger("losslab")
 
 SWEPT_ENV = "LOSSLAB_SWEPT"
-SWEPT_TAG = "losslab.swept"
-NOTE_TAG = "mlflow.note.content"
-RUN_NAME_TAG = "mlflow.runName"
 NOTE_LIMIT = 8000  # MLflow's longest tag value
 SECTION = "objective/"  # the judging metrics' prefix: their own section in the chart view
 _SEP = " · "
@@ -91,16 +91,14 @@ def job_name(cfg, swept: list[str] | None = None) -> str:
 def _swept_now() -> list[str] | None:
     """The swept keys of the sweep this job belongs to: from the environment (set by the launching process), else
     the parent run's ``losslab.swept`` tag (a job on another machine); None outside a sweep."""
-    import mlflow
-
-    run = mlflow.active_run()
-    parent = run.data.tags.get("mlflow.parentRunId") if run else None
+    run = store.active.run()
+    parent = run.data.tags.get(PARENT_TAG) if run else None
     if not parent:
         return None
     if SWEPT_ENV in os.environ:
         return [k for k in os.environ[SWEPT_ENV].split(",") if k]
     try:
-        tag = mlflow.MlflowClient().get_run(parent).data.tags.get(SWEPT_TAG)
+        tag = store.active.store().run(parent).data.tags.get(SWEPT_TAG)
     except Exception:  # the parent is unreadable: the job keeps the loss as its name until the sweep ends
         return None
     return None if tag is None else [k for k in tag.split(",") if k]
@@ -109,28 +107,26 @@ def _swept_now() -> list[str] | None:
 def start_sweep(config, parent_id: str) -> None:
     """In the launching process, before any job: the swept keys for the jobs (environment) and for jobs on other
     machines (the parent's tag)."""
-    from losslab import tracking
-
     keys = swept_keys(config)
     os.environ[SWEPT_ENV] = ",".join(keys)
-    tracking._client(config.tracking.uri).set_tag(parent_id, SWEPT_TAG, ",".join(keys))
+    Store(config.tracking.uri).set_tag(parent_id, SWEPT_TAG, ",".join(keys))
 
 
 def name_children(uri: str, parent_id: str, finished: list) -> dict[str, str]:
-    """At the end of a sweep: rename its own finished children by :func:`losslab.naming.run_labels` (runs of
-    other sweeps that it reused keep their names), and log their datasets on the parent. Returns run id -> the
+    """At the end of a sweep: rename its own finished children by :func:`losslab.naming.run_labels` (runs
+    of other sweeps that it reused keep their names), and log their datasets on the parent. Returns run id -> the
     new name."""
-    from losslab import naming, tracking
+    from losslab.naming import run_labels
 
     os.environ.pop(SWEPT_ENV, None)
     if not finished:
         return {}
-    client = tracking._client(uri)
-    labels = naming.run_labels(finished)
+    client = Store(uri)
+    labels = run_labels(finished)
     renamed = {}
     for run in finished:
         name = labels[run.info.run_id]
-        if run.data.tags.get("mlflow.parentRunId") == parent_id and run.info.run_name != name:
+        if run.data.tags.get(PARENT_TAG) == parent_id and run.info.run_name != name:
             client.set_tag(run.info.run_id, RUN_NAME_TAG, name)
             renamed[run.info.run_id] = name
     log_parent_datasets(uri, parent_id, finished)
@@ -142,15 +138,13 @@ def name_children(uri: str, parent_id: str, finished: list) -> dict[str, str]:
 def start_job(cfg, splits) -> None:
     """At the start of a job's run (rank 0, inside ``tracking.job_run``): name it by what its sweep varies, and
     log its data splits as dataset inputs."""
-    import mlflow
-
     from losslab import dataset_inputs
 
-    if mlflow.active_run() is None:
+    if store.active.run() is None:
         return
     swept = _swept_now()
     if swept:
-        mlflow.set_tag(RUN_NAME_TAG, job_name(cfg, swept))
+        store.active.set_tag(RUN_NAME_TAG, job_name(cfg, swept))
     try:
         dataset_inputs.log(cfg, splits)
     except Exception:  # the data's record is a convenience: never the reason a job fails
@@ -174,9 +168,7 @@ def end_job(cfg, test_metrics: dict, validation: float, step: int, logged=None) 
     """At the end of a job's run: the judging metrics (``objective/test_<o>``, ``objective/validation_<o>``) and
     the run's one-line description. ``logged``: the points a resumed run already holds
     (:class:`losslab.resume.LoggedSteps`), not logged again."""
-    import mlflow
-
-    run = mlflow.active_run()
+    run = store.active.run()
     if run is None:
         return
     from losslab import tracking
@@ -184,8 +176,8 @@ def end_job(cfg, test_metrics: dict, validation: float, step: int, logged=None) 
     test = test_metrics.get(f"test_{cfg.task.objective}")
     names = judging_metrics(str(cfg.task.objective))
     tracking.log_metrics({k: float(v) for k, v in zip(names, (test, validation)) if v is not None}, step, logged)
-    loss = mlflow.get_run(run.info.run_id).data.tags.get("choice.loss") or run.info.run_name
-    mlflow.set_tag(NOTE_TAG, job_note(cfg, loss, test, validation))
+    loss = store.active.store().run(run.info.run_id).data.tags.get(store.choice_tag("loss")) or run.info.run_name
+    store.active.set_tag(NOTE_TAG, job_note(cfg, loss, test, validation))
 
 
 # ---------------------------------------------------------------------------------------------------- the parent
@@ -217,8 +209,7 @@ def objective_table(built) -> str:
 def sweep_note(built, failed: int = 0) -> str:
     """The parent run's description: the one-line answer, the rows ranked on the objective, the plots (the
     report's artifacts, shown inline), and where the full report is."""
-    from losslab.report import answer
-    from losslab.report.table import arrow
+    from losslab.report.table import answer, arrow
 
     o = built.objective
     plots = [f for f in built.files if str(f).endswith(".png")]
@@ -240,23 +231,17 @@ def sweep_note(built, failed: int = 0) -> str:
 
 def log_parent_datasets(uri: str, parent_id: str, runs: list) -> None:
     """The datasets of a sweep's runs, each once, as inputs of its parent run (its *Dataset* column)."""
-    from mlflow.entities import DatasetInput, InputTag
-
-    from losslab import tracking
-
     seen, inputs = set(), []
     for run in runs:
         for given in (run.inputs.dataset_inputs if run.inputs else []):
             d = given.dataset
             if (d.name, d.digest) not in seen:
                 seen.add((d.name, d.digest))
-                inputs.append(DatasetInput(d, [InputTag(t.key, t.value) for t in given.tags]))
+                inputs.append(given)
     if inputs:
-        tracking._client(uri).log_inputs(parent_id, datasets=inputs)
+        Store(uri).log_dataset_inputs(parent_id, inputs)
 
 
 def describe_sweep(uri: str, parent_id: str, built, failed: int = 0) -> None:
     """The report on the parent run's overview page (its description)."""
-    from losslab import tracking
-
-    tracking._client(uri).set_tag(parent_id, NOTE_TAG, sweep_note(built, failed))
+    Store(uri).set_tag(parent_id, NOTE_TAG, sweep_note(built, failed))

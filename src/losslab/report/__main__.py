@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from losslab import report
+    from losslab.report import sweep as report
 
     parser = argparse.ArgumentParser(prog="python -m losslab.report",
                                      description="Rebuild a sweep's report from the MLflow store alone.")
@@ -42,18 +42,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def not_a_parent(uri: str, run_id: str) -> str | None:
     """Why ``run_id`` is not a sweep's parent run (a job's run of a sweep, or a single run), else None; an
-    unknown id or store is left to :func:`losslab.report.write` to say."""
+    unknown id or store is left to :func:`losslab.report.sweep.write` to say."""
     from losslab import tracking
+    from losslab.store import PARENT_TAG, SWEEP_TAG, Store
 
     try:
-        run = tracking._client(uri).get_run(run_id)
+        run = Store(uri).run(run_id)
     except Exception:
         return None
     tags = run.data.tags
-    if tags.get("mlflow.parentRunId"):
+    if tags.get(PARENT_TAG):
         return (f"{run_id} is a job's run, not a sweep's parent: pass the parent's id "
-                f"({tags['mlflow.parentRunId']})")
-    if "losslab.sweep" not in tags and not tracking.children(uri, run_id):
+                f"({tags[PARENT_TAG]})")
+    if SWEEP_TAG not in tags and not tracking.children(uri, run_id):
         return (f"{run_id} is a single job's run, not a sweep's parent: it has no child runs to compare "
                 "(a sweep: python train.py -m ...)")
     return None

@@ -15,6 +15,7 @@ from losslab.metrics import greater_is_better
 from losslab.report import flags as rules
 from losslab.report import stats
 from losslab.report.rows import Row, group, seed_key, split_key, suite_metrics
+from losslab.store import RACE_TAG, Store
 
 RESAMPLES = 1000
 SLOW_RESAMPLES = 200  # for a suite scored by the suite itself on each resample (generation)
@@ -79,11 +80,9 @@ def label_names(runs: list) -> list[str] | None:
 
 
 def _histories(uri: str, runs: list, key: str) -> dict[str, list[float]]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    return {r.info.run_id: [m.value for m in sorted(client.get_metric_history(r.info.run_id, key),
-                                                     key=lambda m: (m.step, m.timestamp))] for r in runs}
+    client = Store(uri)
+    return {r.info.run_id: [m.value for m in sorted(client.metric_history(r.info.run_id, key),
+                                                    key=lambda m: (m.step, m.timestamp))] for r in runs}
 
 
 def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resamples: int) -> dict:
@@ -117,10 +116,8 @@ def _race(uri: str, parent_id: str) -> dict | None:
     """The race's state from the parent run's ``losslab.race`` tag (None for an ordinary sweep)."""
     import json
 
-    from mlflow.tracking import MlflowClient
-
     try:
-        raw = MlflowClient(tracking_uri=uri).get_run(parent_id).data.tags.get("losslab.race")
+        raw = Store(uri).run(parent_id).data.tags.get(RACE_TAG)
         return json.loads(raw) if raw else None
     except Exception:  # not a run of this store, or a truncated tag: an ordinary report
         return None

@@ -24,14 +24,15 @@ from pathlib import Path
 
 from losslab.report.build import Report
 from losslab.report.table import arrow
+from losslab.store import Store
 
 MAX_SERIES = 8
 SIGNED = frozenset({"pearson", "spearman", "r2"})  # can be below 0: points on a free axis, never bars
 SEP = " · "  # rows.row_labels: the loss, then each swept setting
 
 
-def _history(client, run_id: str, key: str) -> list[tuple[int, float]]:
-    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+def _history(client: Store, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in client.metric_history(run_id, key))
 
 
 def _loss(label: str) -> str:
@@ -77,9 +78,8 @@ def plots(report: Report, uri: str, out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
+    client = Store(uri)
     labels = [row.label for row in report.rows]
     groups, by_setting = panels(labels)
 

@@ -10,6 +10,8 @@ from losslab.report import flags as rules
 from losslab.report import stats
 from losslab.report.build import TUNED, VALIDATION, Report
 from losslab.report.rows import SEED_KEYS
+from losslab.store import (COMMAND_TAG, DEVICE_NAME_TAG, ERROR_TAG, OVERRIDES_TAG, RESUMED_FROM_TAG, SWEEP_TAG, Store,
+                           choice_tag)
 
 VERSION = 3  # printed in every report.md: the committed studies say which report built them
 
@@ -212,10 +214,10 @@ def hardware(report: Report, parent) -> str:
     for r in runs:
         p = r.data.params
         precision = "bf16" if p.get("bf16") == "True" else "fp16" if p.get("fp16") == "True" else "fp32"
-        name = r.data.tags.get("losslab.device_name")
+        name = r.data.tags.get(DEVICE_NAME_TAG)
         where.add(f"{p.get('hardware.device', '?')}{f' ({name})' if name else ''}, {precision}")
     timed = [r for r in runs if r.info.end_time and r.info.start_time]
-    resumed = [r for r in timed if "losslab.resumed_from" in r.data.tags]  # its span holds the pause before resume
+    resumed = [r for r in timed if RESUMED_FROM_TAG in r.data.tags]  # its span holds the pause before resume
     durations = [(r.info.end_time - r.info.start_time) / 60000 for r in timed if r not in resumed]
     took = (f"; wall time: the sweep {(parent.info.end_time - parent.info.start_time) / 60000:.1f} min"
             if parent.info.end_time and parent.info.start_time else "")
@@ -236,8 +238,8 @@ def _rows(params: dict, key: str) -> str:
 
 def _title(tags: dict) -> str:
     """``experiment=<study> (sweep <time>)`` for a preset, else the sweep's name."""
-    name = tags.get("losslab.sweep", "sweep")
-    study = [o for o in tags.get("losslab.overrides", "").split() if o.startswith(("experiment=", "hparams_search=", "race="))]
+    name = tags.get(SWEEP_TAG, "sweep")
+    study = [o for o in tags.get(OVERRIDES_TAG, "").split() if o.startswith(("experiment=", "hparams_search=", "race="))]
     return f"{study[0]} ({name})" if study else name
 
 
@@ -307,17 +309,16 @@ def statistics_note(report: Report) -> str:
 
 
 def markdown(report: Report, uri: str) -> str:
-    from mlflow.tracking import MlflowClient
-
-    parent = MlflowClient(tracking_uri=uri).get_run(report.parent_id)
+    parent = Store(uri).run(report.parent_id)
     runs = [r for row in report.rows for r in row.runs]
     first = runs[0] if runs else None
     params = first.data.params if first else {}
     lines = [
         f"# Sweep report: {_title(parent.data.tags)}",
         "",
-        f"- command: `{parent.data.tags.get('losslab.command', '')}`",
-        f"- task: `{params.get('task.name')}` · model: `{first.data.tags.get('choice.model') if first else ''}` · "
+        f"- command: `{parent.data.tags.get(COMMAND_TAG, '')}`",
+        f"- task: `{params.get('task.name')}` · "
+        f"model: `{first.data.tags.get(choice_tag('model')) if first else ''}` · "
         f"objective: `{report.objective}` {arrow(report.objective)} (validation, picks each job's best checkpoint)",
         f"- budget per job: {budget(report)}; seeds: {_seeds(report)}",
         f"- hardware: {hardware(report, parent)}",
@@ -352,8 +353,8 @@ def markdown(report: Report, uri: str) -> str:
     if report.failed:
         lines += ["## Failed jobs", ""]
         for run in report.failed:
-            lines.append(f"- `{run.info.run_name}` ({run.data.tags.get('losslab.overrides', '')}), run "
-                         f"`{run.info.run_id}`: {run.data.tags.get('error', run.info.status)}")
+            lines.append(f"- `{run.info.run_name}` ({run.data.tags.get(OVERRIDES_TAG, '')}), run "
+                         f"`{run.info.run_id}`: {run.data.tags.get(ERROR_TAG, run.info.status)}")
         lines.append("")
     lines += [f"<sub>built by losslab.report v{VERSION} (`python -m losslab.report`) from the MLflow store alone; "
               f"validation column: metric `{VALIDATION}`.</sub>", ""]

@@ -4,10 +4,12 @@ the report (its rows, :mod:`losslab.report.rows`). A row is the loss plus every 
 seed keys (``huber · delta=0.5``); a run's name adds each seed key that varies (``huber · delta=0.5 · seed=1``).
 
 Plain Python on MLflow ``Run`` objects (``run.data.params``, ``run.data.tags``, ``run.info``): it imports
-nothing, so a job names its run without importing the report package.
+nothing but the tag names (:mod:`losslab.store`), so a job names its run without importing the report package.
 """
 
 from __future__ import annotations
+
+from losslab.store import choice_tag
 
 # What makes two runs of one row different draws rather than different settings. Runs are paired (between
 # rows) and counted (within a row) by all of them together: sweeping trainer.seed with run.seed fixed gives
@@ -18,7 +20,7 @@ _NOT_ROW_KEYS = ("loss.fitted.", "task.label.", "trainer.output_dir", "trainer.l
 
 
 def _loss(run) -> str:
-    return run.data.tags.get("choice.loss") or run.info.run_name
+    return run.data.tags.get(choice_tag("loss")) or run.info.run_name
 
 
 def short(value: str | None) -> str:

@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from losslab.naming import SEED_KEYS, row_label, row_labels, run_labels  # noqa: F401  (the rows' rule)
+from losslab.store import JOB_NUM_TAG
 
 _NOT_SUITE = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
 
@@ -51,7 +52,7 @@ def suite_metrics(runs: list) -> list[str]:
 
 def order(run) -> tuple[int, int]:
     """Rows come in the sweep's order (job number), whatever order parallel jobs started in."""
-    return int(run.data.tags.get("losslab.job_num", 1 << 30)), run.info.start_time
+    return int(run.data.tags.get(JOB_NUM_TAG, 1 << 30)), run.info.start_time
 
 
 def group(runs: list) -> list[Row]:

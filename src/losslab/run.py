@@ -22,12 +22,11 @@ def training_arguments(cfg: DictConfig, hardware_kwargs: dict | None = None):
     (``predict_with_generate``)."""
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-    from losslab import hardware
-    from losslab.kinds import SEQ2SEQ
+    from losslab import hardware, kinds
 
     args = OmegaConf.to_container(cfg.trainer, resolve=True)
     args.update(hardware.training_kwargs(cfg.hardware) if hardware_kwargs is None else hardware_kwargs)
-    if cfg.task.kind == SEQ2SEQ:
+    if kinds.get(cfg.task.kind).generates:
         return Seq2SeqTrainingArguments(**{"predict_with_generate": True, **args})
     return TrainingArguments(**args)
 
@@ -39,13 +38,12 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     ``suite``: the task's metric suite as preflight loaded it."""
     from transformers import Seq2SeqTrainer, Trainer
 
-    from losslab import metrics
+    from losslab import kinds, metrics
     from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
-    from losslab.kinds import SEQ2SEQ
     from losslab.tasks import encoding
 
     suite = suite or metrics.get(cfg.task.metrics)
-    seq2seq = cfg.task.kind == SEQ2SEQ
+    generates = kinds.get(cfg.task.kind).generates
     if hasattr(loss_fn, "attach"):  # a loss that needs more of the model (chunked_cross_entropy: its head)
         loss_fn.attach(model)
     trackers = []
@@ -60,7 +58,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     own = getattr(loss_fn, "trainer_class", None)
     from losslab.integrity import FiniteTraining
 
-    base = trainer_class(own or (Seq2SeqTrainer if seq2seq else Trainer))
+    base = trainer_class(own or (Seq2SeqTrainer if generates else Trainer))
     # every step's loss checked, never a checkpoint of non-finite weights, each checkpoint marked with its job
     trainer = type(base.__name__, (FiniteTraining, base), {"__module__": base.__module__})(
         model=model,
@@ -83,13 +81,12 @@ def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
     validation and test as the run's ``predictions/<split>.parquet`` artifacts; returns the test metrics."""
     import tempfile
 
-    from losslab import predictions, tracking
+    from losslab import kinds, predictions, tracking
     from losslab.evaluation import predict
-    from losslab.kinds import SEQ2SEQ
     from losslab.tasks.encoding import ITEM
 
     decode = None
-    if cfg.task.kind == SEQ2SEQ:  # generated token ids: kept as texts
+    if kinds.get(cfg.task.kind).generates:  # generated token ids: kept as texts
         import numpy as np
 
         def decode(ids):

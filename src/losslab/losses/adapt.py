@@ -27,8 +27,9 @@ import textwrap
 
 import torch
 
+from losslab import kinds
 from losslab.errors import UsageError
-from losslab.kinds import CAUSAL_LM, IGNORE_INDEX, MULTI_LABEL, REGRESSION, SEQ2SEQ, TOKEN
+from losslab.kinds import IGNORE_INDEX
 from losslab.losses.base import logits_of, normalize
 
 log = logging.getLogger("losslab")
@@ -43,7 +44,7 @@ def takes_num_items(fn) -> bool:
 
 
 def _pair(logits, labels, kind):
-    if kind == REGRESSION and logits.dim() == labels.dim() + 1 and logits.size(-1) == 1:
+    if kinds.get(kind).scalar_target and logits.dim() == labels.dim() + 1 and logits.size(-1) == 1:
         return logits.squeeze(-1).float(), labels.float()
     return logits, labels
 
@@ -52,7 +53,7 @@ def shaped_labels(prediction: torch.Tensor, labels: torch.Tensor, kind: str) -> 
     """Labels shaped like the prediction they are compared with: a regression head with one output gives
     ``(batch, 1)``, so ``nn.MSELoss()(outputs.logits, labels)`` gets ``(batch, 1)`` labels, not ``(batch,)``
     (which would broadcast to a ``(batch, batch)`` matrix and a wrong loss)."""
-    if kind == REGRESSION and prediction.dim() == labels.dim() + 1 and prediction.size(-1) == 1:
+    if kinds.get(kind).scalar_target and prediction.dim() == labels.dim() + 1 and prediction.size(-1) == 1:
         return labels.unsqueeze(-1).float()
     return labels
 
@@ -64,7 +65,7 @@ def _count(labels) -> torch.Tensor:
 def item_count(labels: torch.Tensor, kind: str) -> torch.Tensor:
     """The items of a micro-batch as the Trainer counts them for ``num_items_in_batch``: label elements that
     are not -100 (shifted by one for causal LM)."""
-    return _count(labels[..., 1:] if kind == CAUSAL_LM else labels)
+    return _count(labels[..., 1:] if kinds.get(kind).next_token else labels)
 
 
 # ---------------------------------------------------------------------- what the callable was written for
@@ -195,7 +196,7 @@ class BatchMean(torch.nn.Module):
             self._choose_label_shape()
 
     def _choose_label_shape(self) -> None:
-        if self.kind != REGRESSION or int(self.width or 1) != 1:
+        if not kinds.get(self.kind).scalar_target or int(self.width or 1) != 1:
             return
         if probe_item_mean(self, self.kind, self.width)[0]:
             return
@@ -236,12 +237,13 @@ def _probe_batch(kind: str, width: int, generator: torch.Generator):
     """A synthetic micro-batch of 8 items for ``kind``: ``(logits, labels)``."""
     n, t = 8, 5
     c = max(int(width or 1), 1)
-    if kind == REGRESSION:
+    kind = kinds.get(kind)
+    if kind.scalar_target:
         return torch.randn(n, c, generator=generator), torch.randn(n, generator=generator)  # one target each
-    if kind == MULTI_LABEL:
+    if kind.target is kinds.floats:  # a row of 0/1 targets per item
         return torch.randn(n, c, generator=generator), torch.randint(0, 2, (n, c), generator=generator).float()
     c = max(c, 2)
-    if kind in (TOKEN, CAUSAL_LM, SEQ2SEQ):  # padding (-100) in unequal amounts per row
+    if kind.per_token:  # padding (-100) in unequal amounts per row
         labels = torch.randint(0, c, (n, t), generator=generator)
         labels[torch.arange(n) % 3 == 0, -2:] = IGNORE_INDEX
         labels[1, -1] = IGNORE_INDEX
@@ -250,13 +252,9 @@ def _probe_batch(kind: str, width: int, generator: torch.Generator):
 
 
 def _as_output(logits: torch.Tensor, kind: str):
-    from transformers.modeling_outputs import (
-        CausalLMOutput, Seq2SeqLMOutput, SequenceClassifierOutput, TokenClassifierOutput,
-    )
+    from transformers import modeling_outputs
 
-    cls = {TOKEN: TokenClassifierOutput, CAUSAL_LM: CausalLMOutput, SEQ2SEQ: Seq2SeqLMOutput}.get(
-        kind, SequenceClassifierOutput)
-    return cls(logits=logits)
+    return getattr(modeling_outputs, kinds.get(kind).output)(logits=logits)
 
 
 def probe_item_mean(adapted: BatchMean, kind: str, width: int = 1) -> tuple[bool, str]:

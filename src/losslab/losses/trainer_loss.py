@@ -34,8 +34,8 @@ from pathlib import Path
 
 import torch
 
+from losslab import kinds
 from losslab.errors import UsageError
-from losslab.kinds import CAUSAL_LM, SEQ2SEQ
 from losslab.losses.adapt import _one_line, item_count, reads_name
 from losslab.losses.base import normalize
 
@@ -78,8 +78,8 @@ class TrainerLoss:
             raise UsageError(f"loss={name}: cannot import trainer_class {self.spec!r}: {exc}") from exc
         if not (isinstance(cls, type) and issubclass(cls, Trainer)):
             raise UsageError(f"loss={name}: trainer_class {self.spec!r} is not a transformers.Trainer subclass")
-        if kind == SEQ2SEQ and not issubclass(cls, Seq2SeqTrainer):
-            raise UsageError(f"loss={name}: task kind seq2seq is evaluated on generated text, which needs a "
+        if kinds.get(kind).generates and not issubclass(cls, Seq2SeqTrainer):
+            raise UsageError(f"loss={name}: task kind {kind} is evaluated on generated text, which needs a "
                              f"Seq2SeqTrainer: make {cls.__qualname__} subclass transformers.Seq2SeqTrainer")
         if cls.compute_loss is Trainer.compute_loss:
             raise UsageError(f"loss={name}: {self.spec} does not override compute_loss, so it computes no loss of "
@@ -127,7 +127,7 @@ def adapt(cls, kind: str, name: str = "loss", item_mean: bool | None = None):
     mode = "as_is" if normalizes or declared is not None else "mean"
     label = f"{cls.__module__}.{cls.__qualname__}"
     source_file = inspect.getsourcefile(user) if inspect.isfunction(user) else None
-    views_vocab = "vocab_size" in _source(user) and kind not in (CAUSAL_LM, SEQ2SEQ)
+    views_vocab = "vocab_size" in _source(user) and not kinds.get(kind).vocab_output
 
     def explain(err: BaseException) -> UsageError:
         where = ""

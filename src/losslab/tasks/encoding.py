@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from losslab.kinds import CAUSAL_LM, IGNORE_INDEX, SEQ2SEQ, TOKEN
+from losslab import kinds
+from losslab.kinds import IGNORE_INDEX
 from losslab.tasks.labels import target_type
 
 
@@ -50,14 +51,14 @@ def encode(ds, tokenizer, task, eval_in_length_order: bool = False) -> "datasets
     """
     from datasets.fingerprint import Hasher
 
-    text, pair, label, kind = task.text_column, task.get("text_pair_column"), task.label_column, task.kind
+    text, pair, label, kind = task.text_column, task.get("text_pair_column"), task.label_column, kinds.get(task.kind)
     max_length = int(task.max_length)
     convert = target_type(task)
 
     def tokenize(batch):
         enc = tokenizer(batch[text], batch[pair] if pair else None, truncation=True, max_length=max_length)
         # causal LM: the labels are the tokens (the loss shifts them); padding becomes -100 in the collator
-        enc["labels"] = [list(ids) for ids in enc["input_ids"]] if kind == CAUSAL_LM else \
+        enc["labels"] = [list(ids) for ids in enc["input_ids"]] if kind.tokenize == "next_token" else \
             [convert(v) for v in batch[label]]
         return _with_length(enc)
 
@@ -84,13 +85,15 @@ def encode(ds, tokenizer, task, eval_in_length_order: bool = False) -> "datasets
             enc["labels"].append(aligned)
         return _with_length(enc)
 
+    tokenize_rows = {"text": tokenize, "next_token": tokenize, "words": tokenize_words,
+                     "text_to_text": tokenize_pairs}[kind.tokenize]
     tok_id = tokenizer_id(tokenizer)
     out = {}
     for split, part in ds.items():
-        fingerprint = Hasher.hash([part._fingerprint, tok_id, max_length, text, pair, label, kind,
+        fingerprint = Hasher.hash([part._fingerprint, tok_id, max_length, text, pair, label, kind.name,
                                    task.get("max_target_length"), "v2"])
         out[split] = part.map(
-            tokenize_words if kind == TOKEN else tokenize_pairs if kind == SEQ2SEQ else tokenize, batched=True, remove_columns=part.column_names,
+            tokenize_rows, batched=True, remove_columns=part.column_names,
             new_fingerprint=fingerprint, desc=f"tokenize {split}",
         )
     if eval_in_length_order:  # evaluated in length order: batches padded to almost nothing
@@ -101,13 +104,16 @@ def encode(ds, tokenizer, task, eval_in_length_order: bool = False) -> "datasets
     return datasets.DatasetDict(out)
 
 
-def collator(kind: str, tokenizer, on_gpu: bool = False, model=None):
-    """Pads a batch: labels of token tasks are padded with -100 along with the tokens; for seq2seq the
-    model also makes ``decoder_input_ids`` (the labels shifted right), since the loss takes the labels away."""
+def collator(kind: str | kinds.Kind, tokenizer, on_gpu: bool = False, model=None):
+    """Pads a batch as ``kind.collator`` says: labels of token tasks are padded with -100 along with the tokens;
+    for seq2seq the model also makes ``decoder_input_ids`` (the labels shifted right), since the loss takes the
+    labels away."""
     from transformers import DataCollatorForSeq2Seq, DataCollatorForTokenClassification, DataCollatorWithPadding
 
-    if kind == SEQ2SEQ:
+    multiple = 8 if on_gpu else None
+    pads = kinds.get(kind).collator
+    if pads == "seq2seq":
         return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX,
-                                      pad_to_multiple_of=8 if on_gpu else None)
-    cls = DataCollatorForTokenClassification if kind in (TOKEN, CAUSAL_LM) else DataCollatorWithPadding
-    return cls(tokenizer, pad_to_multiple_of=8 if on_gpu else None)
+                                      pad_to_multiple_of=multiple)
+    cls = {"token": DataCollatorForTokenClassification, "padding": DataCollatorWithPadding}[pads]
+    return cls(tokenizer, pad_to_multiple_of=multiple)

@@ -6,28 +6,18 @@ import math
 
 import torch
 
+from losslab import kinds
 from losslab.errors import DataError
-from losslab.kinds import CAUSAL_LM, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
+from losslab.kinds import MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
 from losslab.tasks.splits import SPLITS
 
 
-def _floats(values) -> list[float]:
-    return [float(x) for x in values]
-
-
-# the type of one item's target, per problem kind (multi-label: floats, as BCE needs)
-TARGET_TYPES = {REGRESSION: float, SINGLE_LABEL: int, MULTI_LABEL: _floats}
-
-
 def target_type(task):
-    """The conversion of one item's label to what the task's losses take: ``TARGET_TYPES`` of its kind, floats
-    for distributions; None where the labels are token ids made at tokenization (token tasks, language models,
-    seq2seq). An unknown kind is refused."""
-    if task.get("targets") == "distribution":
-        return _floats
-    if task.kind not in TARGET_TYPES and task.kind not in (TOKEN, CAUSAL_LM, SEQ2SEQ):
-        raise DataError(f"task.kind={task.kind!r} is not a known problem kind")
-    return TARGET_TYPES.get(task.kind)
+    """The conversion of one item's label to what the task's losses take: its kind's ``target`` (float, int, a
+    row of floats), floats for distributions; None where the labels are token ids made at tokenization (token
+    tasks, language models, seq2seq). An unknown kind is refused."""
+    kind = kinds.get(task.kind)  # refuses a kind it does not know
+    return kinds.floats if task.get("targets") == "distribution" else kind.target
 
 
 def _convert(ds, column: str, fn, desc: str):
@@ -42,7 +32,7 @@ def check_and_convert(ds, task, files):
 
     Returns the splits and the class names (from ``task.labels``, or the sorted names found in train).
     """
-    column, kind, names = task.label_column, task.kind, task.get("labels")
+    column, names = task.label_column, task.get("labels")
     names = list(names) if names else None
     convert = target_type(task)  # refuses a kind it does not know
 
@@ -50,78 +40,105 @@ def check_and_convert(ds, task, files):
         where = files.get(split, task.data.get("path"))
         raise DataError(f"task data: {split} row {row} ({where}), column {column!r}: label {value!r} {why}")
 
+    kind = kinds.get(task.kind).name
     if kind == SINGLE_LABEL and task.get("targets") == "distribution":
-        k = task.get("num_labels")
+        kind = "distribution"
+    check = _CHECKS.get(kind)
+    if check is None:  # causal_lm: a language model's labels are its own tokens
+        return ds, names
+    return check(ds, task, column, names, convert, fail)
+
+
+def _distributions(ds, task, column, names, convert, fail):
+    k = task.get("num_labels")
+    for split in SPLITS:
+        for row, v in enumerate(ds[split][column]):
+            if not isinstance(v, (list, tuple)) or len(v) != k or \
+                    not all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) or \
+                    min(v) < 0 or abs(sum(v) - 1) > 1e-4:
+                fail(split, row, v, f"is not a distribution over {k} classes (task.targets=distribution)")
+    return ds, names
+
+
+def _class_ids(ds, task, column, names, convert, fail):
+    values = {s: ds[s][column] for s in SPLITS}
+    if any(isinstance(v, str) for v in values["train"]):
+        names = names or sorted({v for v in values["train"] if v is not None})
+        index = {n: i for i, n in enumerate(names)}
         for split in SPLITS:
-            for row, v in enumerate(ds[split][column]):
-                if not isinstance(v, (list, tuple)) or len(v) != k or \
-                        not all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) or \
-                        min(v) < 0 or abs(sum(v) - 1) > 1e-4:
-                    fail(split, row, v, f"is not a distribution over {k} classes (task.targets=distribution)")
-    elif kind == SINGLE_LABEL:
-        values = {s: ds[s][column] for s in SPLITS}
-        if any(isinstance(v, str) for v in values["train"]):
-            names = names or sorted({v for v in values["train"] if v is not None})
-            index = {n: i for i, n in enumerate(names)}
-            for split in SPLITS:
-                for row, v in enumerate(values[split]):
-                    if v not in index:
-                        fail(split, row, v, f"is not one of the classes {names} (task.labels, or the train split's)")
-            ds = _convert(ds, column, lambda v: index[v], "class ids")
-        else:
-            k = task.get("num_labels") or (len(names) if names else None)
-            found = k is None  # the classes are the train split's ids (train is checked first)
-            for split in SPLITS:
-                for row, v in enumerate(values[split]):
-                    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                        fail(split, row, v, f"is not a class id in 0..{(k or 1) - 1} (task.num_labels={k})")
-                    if k is not None and v >= k:
-                        if found:  # an id only validation or test has would add an output no row trains
-                            fail(split, row, v, f"is not a class id of the train split (0..{k - 1}); fix the "
-                                                "label, or set task.num_labels to the number of classes")
-                        fail(split, row, v, f"is not a class id in 0..{k - 1} (task.num_labels={k})")
-                if k is None:
-                    k = max(values["train"]) + 1
-            if names is None and found:
-                names = [str(i) for i in range(k)]
-    elif kind == REGRESSION:
+            for row, v in enumerate(values[split]):
+                if v not in index:
+                    fail(split, row, v, f"is not one of the classes {names} (task.labels, or the train split's)")
+        return _convert(ds, column, lambda v: index[v], "class ids"), names
+    k = task.get("num_labels") or (len(names) if names else None)
+    found = k is None  # the classes are the train split's ids (train is checked first)
+    for split in SPLITS:
+        for row, v in enumerate(values[split]):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                fail(split, row, v, f"is not a class id in 0..{(k or 1) - 1} (task.num_labels={k})")
+            if k is not None and v >= k:
+                if found:  # an id only validation or test has would add an output no row trains
+                    fail(split, row, v, f"is not a class id of the train split (0..{k - 1}); fix the "
+                                        "label, or set task.num_labels to the number of classes")
+                fail(split, row, v, f"is not a class id in 0..{k - 1} (task.num_labels={k})")
+        if k is None:
+            k = max(values["train"]) + 1
+    if names is None and found:
+        names = [str(i) for i in range(k)]
+    return ds, names
+
+
+def _numbers(ds, task, column, names, convert, fail):
+    for split in SPLITS:
+        for row, v in enumerate(ds[split][column]):
+            if v is None:
+                fail(split, row, v, "is empty or marked missing (NA, n/a, ... in a CSV file)")
+            try:
+                if v is None or isinstance(v, bool):
+                    raise ValueError
+                number = float(v)
+            except (TypeError, ValueError):
+                fail(split, row, v, "is not a number")
+            if not math.isfinite(number):  # nan, inf, -inf: a loss and every metric of it would be too
+                fail(split, row, v, "is not a finite number")
+    return ds, names
+
+
+def _tags(ds, task, column, names, convert, fail):
+    values = {s: ds[s][column] for s in SPLITS}
+    if any(isinstance(v, str) for row in values["train"] for v in row):
+        names = names or sorted({v for row in values["train"] for v in row})
+        index = {n: i for i, n in enumerate(names)}
         for split in SPLITS:
-            for row, v in enumerate(ds[split][column]):
-                if v is None:
-                    fail(split, row, v, "is empty or marked missing (NA, n/a, ... in a CSV file)")
-                try:
-                    if v is None or isinstance(v, bool):
-                        raise ValueError
-                    number = float(v)
-                except (TypeError, ValueError):
-                    fail(split, row, v, "is not a number")
-                if not math.isfinite(number):  # nan, inf, -inf: a loss and every metric of it would be too
-                    fail(split, row, v, "is not a finite number")
-    elif kind == TOKEN:
-        values = {s: ds[s][column] for s in SPLITS}
-        if any(isinstance(v, str) for row in values["train"] for v in row):
-            names = names or sorted({v for row in values["train"] for v in row})
-            index = {n: i for i, n in enumerate(names)}
-            for split in SPLITS:
-                for row, tags in enumerate(values[split]):
-                    unknown = [t for t in tags if t not in index]
-                    if unknown:
-                        fail(split, row, unknown[0], f"is not one of the tags {names} (task.labels, or train's)")
-            ds = _convert(ds, column, lambda tags: [index[t] for t in tags], "tag ids")
-    elif kind == MULTI_LABEL:
-        k = task.get("num_labels") or (len(names) if names else None)
-        for split in SPLITS:
-            for row, v in enumerate(ds[split][column]):
-                if not isinstance(v, (list, tuple)) or (k is not None and len(v) != k) or \
-                        any(x not in (0, 1, -100) for x in v):
-                    fail(split, row, v, f"is not a list of {k} values in {{0, 1}} (task.num_labels={k})")
-        ds = _convert(ds, column, convert, "float targets")  # BCE needs floats
-    elif kind == SEQ2SEQ:
-        for split in SPLITS:
-            for row, v in enumerate(ds[split][column]):
-                if not isinstance(v, str) or not v.strip():
-                    fail(split, row, v, "is not a non-empty target text")
-    return ds, names  # causal_lm: a language model's labels are its own tokens
+            for row, tags in enumerate(values[split]):
+                unknown = [t for t in tags if t not in index]
+                if unknown:
+                    fail(split, row, unknown[0], f"is not one of the tags {names} (task.labels, or train's)")
+        ds = _convert(ds, column, lambda tags: [index[t] for t in tags], "tag ids")
+    return ds, names
+
+
+def _label_rows(ds, task, column, names, convert, fail):
+    k = task.get("num_labels") or (len(names) if names else None)
+    for split in SPLITS:
+        for row, v in enumerate(ds[split][column]):
+            if not isinstance(v, (list, tuple)) or (k is not None and len(v) != k) or \
+                    any(x not in (0, 1, -100) for x in v):
+                fail(split, row, v, f"is not a list of {k} values in {{0, 1}} (task.num_labels={k})")
+    return _convert(ds, column, convert, "float targets"), names  # BCE needs floats
+
+
+def _target_texts(ds, task, column, names, convert, fail):
+    for split in SPLITS:
+        for row, v in enumerate(ds[split][column]):
+            if not isinstance(v, str) or not v.strip():
+                fail(split, row, v, "is not a non-empty target text")
+    return ds, names
+
+
+# each kind's labels checked (and converted), by kind; soft targets (task.targets=distribution) apart
+_CHECKS = {"distribution": _distributions, SINGLE_LABEL: _class_ids, REGRESSION: _numbers, TOKEN: _tags,
+           MULTI_LABEL: _label_rows, SEQ2SEQ: _target_texts}
 
 
 # objectives of a regression suite that are undefined when every label is the same (a correlation divides by

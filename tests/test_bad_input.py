@@ -75,3 +75,17 @@ def test_refusing_a_loss_imports_no_metric_suite_and_no_trainer(tmp_path):
     assert "torch" in imported  # the loss classes are imported to read the kinds they declare
     for heavy in ("evaluate", "transformers.trainer", "datasets", "mlflow"):
         assert heavy not in imported, heavy
+
+
+@pytest.mark.parametrize("args, message", [
+    (["task.max_length=abc"], "task.max_length=abc must be a whole number >= 1"),
+    (["task.num_labels=two"], "task.num_labels=two must be null (counted in the train split) or a whole number >= 1"),
+    (["task.kind=regresion"], "task.kind='regresion' is not a problem kind losslab can train yet; choose one of: "
+                              "regression, single_label, multi_label, token_classification, causal_lm, seq2seq"),
+])
+def test_a_task_value_of_the_wrong_type_is_one_line_naming_the_option(tmp_path, args, message):
+    out = run_train(["debug=quick", *args], tmp_path)
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("losslab: error:")]
+    assert out.returncode == 2 and lines == [f"losslab: error: {message}"], out.stderr[-3000:]
+    assert "Traceback" not in out.stderr and "Loading" not in out.stderr
+    assert runs(tmp_path) == []

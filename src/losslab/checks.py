@@ -1,6 +1,6 @@
 """Preflight checks of values and places (called from :func:`losslab.preflight.check`, before any data or
-model loads): every config value has its type and range, the model's folder or hub id can be found, and the
-MLflow store can be written.
+model loads): every config value has its type and range (the task's: its schema, ``losslab.tasks.schema``),
+the model's folder or hub id can be found, and the MLflow store can be written.
 """
 
 from __future__ import annotations
@@ -12,44 +12,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from losslab.errors import ConfigError
+from losslab.values import as_bool as _bool, as_float as _float, as_int as _int
 
 SEED_MAX = 2**32 - 1
-
-
-def _int(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _float(value) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _bool(value) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return None
 
 
 # TrainingArguments fields with a range: (test, what the value must be)
@@ -97,21 +62,11 @@ def _simple_kinds(annotation) -> tuple[set, bool]:
 
 
 def check_values(cfg: DictConfig) -> None:
-    """Types and ranges of the values that are read as numbers: ``seed``, ``task.max_*_samples``,
-    ``task.max_length`` and every ``trainer.<field>`` of a numeric or boolean type."""
+    """Types and ranges of the values that are read as numbers: ``seed`` and every ``trainer.<field>`` of a
+    numeric or boolean type (the task's fields: ``losslab.tasks.schema``)."""
     seed = _int(cfg.get("seed"))
     if seed is None or not 0 <= seed <= SEED_MAX:
         raise ConfigError(f"seed={cfg.get('seed')} must be an integer in 0..{SEED_MAX}")
-    for key in ("max_train_samples", "max_eval_samples", "max_test_samples", "max_length", "max_target_length"):
-        if key not in cfg.task:
-            continue
-        value = cfg.task.get(key)
-        if value is None and key != "max_length":
-            continue
-        n = _int(value)
-        if n is None or n < 1:
-            what = "null (all rows) or " if key.startswith("max_") and key.endswith("samples") else ""
-            raise ConfigError(f"task.{key}={value} must be {what}a whole number >= 1")
     _check_trainer_values(cfg)
 
 
@@ -120,9 +75,9 @@ def _check_trainer_values(cfg: DictConfig) -> None:
 
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-    from losslab.kinds import SEQ2SEQ
+    from losslab import kinds
 
-    kind = Seq2SeqTrainingArguments if cfg.task.kind == SEQ2SEQ else TrainingArguments
+    kind = Seq2SeqTrainingArguments if kinds.get(cfg.task.kind).generates else TrainingArguments
     hints = typing.get_type_hints(kind)
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     for key, value in trainer.items():
@@ -208,9 +163,9 @@ def check_class_options(cfg: DictConfig, name: str = "loss") -> None:
     num = _int(cfg.task.get("num_labels"))
     if num is None:
         return
-    from losslab.kinds import MULTI_LABEL
+    from losslab import kinds
 
-    what, one = ("labels", "label") if cfg.task.kind == MULTI_LABEL else ("classes", "class")
+    what, one = kinds.get(cfg.task.kind).outputs_are
     for path, node in _loss_nodes(cfg.loss):
         if not _is_catalog_loss(node._target_):  # a user's list parameter may mean something else
             continue
@@ -360,10 +315,10 @@ def model_positions(cfg: DictConfig) -> tuple[int, str] | None:
 def check_positions(cfg: DictConfig) -> None:
     """``task.max_length`` (and a seq2seq task's ``max_target_length`` + its start token) fit in the model's
     position embeddings; a longer text would fail inside the model (``index out of range in self``)."""
-    from losslab.kinds import SEQ2SEQ
+    from losslab import kinds
 
     lengths = [("task.max_length", _int(cfg.task.get("max_length")), 0)]
-    if cfg.task.kind == SEQ2SEQ and cfg.task.get("max_target_length") is not None:
+    if kinds.get(cfg.task.kind).generates and cfg.task.get("max_target_length") is not None:
         lengths.append(("task.max_target_length", _int(cfg.task.get("max_target_length")), 1))
     if all(n is None for _, n, _ in lengths):
         return

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from losslab.kinds import CAUSAL_LM, MULTI_LABEL, REGRESSION, SEQ2SEQ, SINGLE_LABEL, TOKEN
+from losslab import kinds
 from losslab.paths import package_path
-
-# losslab's problem kinds -> transformers' config.problem_type (which also picks the head's default loss)
-PROBLEM_TYPES = {
-    REGRESSION: "regression",
-    SINGLE_LABEL: "single_label_classification",
-    MULTI_LABEL: "multi_label_classification",
-    TOKEN: None,  # a token-classification head: cross-entropy over the tags of every real token
-    CAUSAL_LM: None,  # a language-modelling head over the tokenizer's vocabulary
-    SEQ2SEQ: None,  # an encoder-decoder (bert2bert): the decoder's language-modelling head
-}
 
 
 def head_width(loss, task_cfg) -> int:
@@ -34,24 +24,23 @@ def _tokenizer(source: str):
 
 
 def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] | None = None, loss=None):
-    """``(model, tokenizer)`` for the task: the head its kind needs, with ``width`` outputs (default: the
-    task's number of labels). ``loss``: the loss it trains with; one that brings its head
-    (``loss.head_layer(in_features, width)``, ``losslab.losses.base``) gets it in place of the head's final
-    linear layer (:func:`replace_head_layer`)."""
-    from transformers import (
-        AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoModelForTokenClassification,
-    )
+    """``(model, tokenizer)`` for the task: the head its kind needs (``kind.model``, ``kind.problem_type``),
+    with ``width`` outputs (default: the task's number of labels). ``loss``: the loss it trains with; one that
+    brings its head (``loss.head_layer(in_features, width)``, ``losslab.losses.base``) gets it in place of the
+    head's final linear layer (:func:`replace_head_layer`)."""
+    import transformers
+    from transformers import AutoConfig
 
-    if task_cfg.kind == SEQ2SEQ:
+    kind = kinds.get(task_cfg.kind)
+    if kind.model == "EncoderDecoderModel":
         return _encoder_decoder(model_cfg, task_cfg)
-    auto = {TOKEN: AutoModelForTokenClassification, CAUSAL_LM: AutoModelForCausalLM}.get(
-        task_cfg.kind, AutoModelForSequenceClassification)
+    auto = getattr(transformers, kind.model)
 
     width = int(width or task_cfg.get("num_labels") or 1)
     head = {"num_labels": width}
-    if PROBLEM_TYPES[task_cfg.kind]:
-        head["problem_type"] = PROBLEM_TYPES[task_cfg.kind]
-    if task_cfg.kind == CAUSAL_LM:  # the vocabulary is the output; a BERT-style config becomes a decoder
+    if kind.problem_type:
+        head["problem_type"] = kind.problem_type
+    if kind.next_token:  # the vocabulary is the output; a BERT-style config becomes a decoder
         head = {"is_decoder": True}
     if label_names and len(label_names) == width:  # class names in the model config (and the MLflow params)
         head["id2label"] = dict(enumerate(label_names))
@@ -77,9 +66,9 @@ def build(model_cfg, task_cfg, width: int | None = None, label_names: list[str] 
         )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    if loss is not None and task_cfg.kind != CAUSAL_LM:
+    if loss is not None and not kind.vocab_output:
         replace_head_layer(model, loss, width, None if model_cfg.get("architecture") else package_path(source))
-    if task_cfg.kind == CAUSAL_LM and getattr(model, "loss_type", None) is None:
+    if kind.next_token and getattr(model, "loss_type", None) is None:
         # The Trainer counts a step's items (num_items_in_batch) over labels[..., 1:], the tokens a next-token
         # loss scores, only for a model whose loss_type maps to ForCausalLMLoss. GPT2LMHeadModel and
         # BertLMHeadModel name none: every label was counted, and each causal-LM loss came out too small by
@@ -156,6 +145,8 @@ def _encoder_decoder(model_cfg, task_cfg):
     [CLS] as the decoder's start token and [SEP] as its end."""
     from transformers import AutoConfig, EncoderDecoderConfig, EncoderDecoderModel
 
+    from losslab.tasks import schema
+
     source = model_cfg.get("name_or_path")
     tokenizer = _tokenizer(package_path(model_cfg.get("tokenizer") or source))
     if model_cfg.get("architecture"):
@@ -176,7 +167,7 @@ def _encoder_decoder(model_cfg, task_cfg):
         config.pad_token_id = tokenizer.pad_token_id
         config.eos_token_id = end
     model.config.vocab_size = model.config.decoder.vocab_size
-    gen = task_cfg.get("generation") or {}
-    model.generation_config.max_length = int(gen.get("max_new_tokens", 32)) + 1  # + the start token
-    model.generation_config.num_beams = int(gen.get("num_beams", 1))
+    gen = schema.value(task_cfg, "generation") or schema.GenerationConfig()
+    model.generation_config.max_length = gen.max_new_tokens + 1  # + the start token
+    model.generation_config.num_beams = gen.num_beams
     return model, tokenizer

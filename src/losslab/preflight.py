@@ -94,9 +94,9 @@ def check_trainer(cfg: DictConfig) -> None:
 
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
-    from losslab.kinds import SEQ2SEQ
+    from losslab import kinds
 
-    kind = Seq2SeqTrainingArguments if cfg.task.kind == SEQ2SEQ else TrainingArguments
+    kind = Seq2SeqTrainingArguments if kinds.get(cfg.task.kind).generates else TrainingArguments
     fields = {f.name for f in dataclasses.fields(kind) if f.init}
     for key in cfg.trainer:
         if key not in fields:
@@ -106,11 +106,9 @@ def check_trainer(cfg: DictConfig) -> None:
 
 
 def check_kind(cfg: DictConfig) -> None:
-    from losslab.models import PROBLEM_TYPES
+    from losslab import kinds
 
-    if cfg.task.kind not in PROBLEM_TYPES:
-        raise ConfigError(f"task.kind={cfg.task.kind!r} is not a problem kind losslab can train yet; "
-                          f"choose one of: {', '.join(PROBLEM_TYPES)}")
+    kinds.of_task(cfg.task.kind)  # one line naming the kinds a task can declare
 
 
 def check_task(cfg: DictConfig):
@@ -164,21 +162,23 @@ class Resolved(NamedTuple):
 
     training_kwargs: dict  # the hardware's TrainingArguments fields (use_cpu, bf16, fp16, dataloader_num_workers)
     suite: object  # the task's metric suite (losslab.metrics.Suite), its module loaded
+    task: object = None  # cfg.task read against its schema (losslab.tasks.schema.TaskConfig): typed, defaults filled
 
 
 def check(cfg: DictConfig) -> Resolved:
     """Run every check; raise ConfigError with a message a user can act on. Returns what they resolved."""
     from losslab import checks, hardware
     from losslab.losses.targets import check_targets
+    from losslab.tasks import schema
 
     check_missing(cfg)
-    check_kind(cfg)
+    task = schema.validate(cfg.task)  # every task.<field>'s type and range, its kind; one line naming the option
     check_targets(cfg.loss)  # loss._target_=builtins.open: only a loss is ever instantiated as one
     check_loss(cfg)  # first: refusing a loss that cannot serve the task needs no metric suite (no evaluate import)
     suite = check_task(cfg)
     check_direction(cfg)
     check_trainer(cfg)
-    checks.check_values(cfg)  # seed, task.max_*_samples, trainer.<field> types and ranges
+    checks.check_values(cfg)  # seed, trainer.<field> types and ranges
     checks.check_loss_values(cfg, _choice(cfg, "loss"))  # loss.delta=abc: named, before the loss is built
     checks.check_loss_builds(cfg, _choice(cfg, "loss"))  # loss.delta=-1: the loss's own refusal, in one line
     checks.check_class_options(cfg)  # loss.weights: one per class (own data: again once the classes are counted)
@@ -191,7 +191,7 @@ def check(cfg: DictConfig) -> Resolved:
     check_server(cfg.tracking.uri)  # an http(s) store that does not answer: one line, in seconds
     if is_main():  # several processes (DDP): only rank 0 touches the store
         checks.check_store(cfg)  # last: reachable and writable (busy: a bounded wait), created once
-    return Resolved(training_kwargs, suite)
+    return Resolved(training_kwargs, suite, task)
 
 
 def _choice(cfg: DictConfig, group: str) -> str:

@@ -36,21 +36,11 @@ KNOB = "task.label_noise"
 
 
 def fraction(task) -> float:
-    """The configured share of training targets to corrupt, checked: 0 <= fraction < 1 (0: none)."""
-    value = task.get("label_noise", 0)
-    if value is None:
-        return 0.0
-    try:
-        f = float(value)
-        if isinstance(value, bool) or f != f:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UsageError(f"{KNOB}={value!r} is not a number: give the share of training targets to corrupt, "
-                         "0 <= task.label_noise < 1 (0: none)") from None
-    if not 0.0 <= f < 1.0:
-        raise UsageError(f"{KNOB}={value} is out of range: the share of training targets to corrupt must be "
-                         "0 <= task.label_noise < 1 (0: none)")
-    return f
+    """The configured share of training targets to corrupt, checked (``losslab.tasks.schema``): 0 <= fraction < 1
+    (0: none)."""
+    from losslab.tasks import schema
+
+    return float(schema.value(task, "label_noise") or 0.0)
 
 
 def _generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:

@@ -45,7 +45,8 @@ test: setup debian
 # simulation, configs, metrics, imports. A test that would start train.py is skipped (tests/conftest.py).
 CHECK_TESTS := tests/test_losses.py tests/test_loss_fixes.py tests/test_report_stats.py tests/test_report_rows.py \
   tests/test_report_items.py tests/test_report_calibration.py tests/test_race.py tests/test_metrics.py \
-  tests/test_configs.py tests/test_imports.py tests/test_ui.py tests/test_label_noise.py tests/test_locks.py tests/test_naming.py
+  tests/test_configs.py tests/test_imports.py tests/test_ui.py tests/test_label_noise.py tests/test_locks.py tests/test_naming.py \
+  tests/test_kinds.py
 check: setup
 	LOSSLAB_CHECK=1 $(PY) -m pytest -q -m "not slow" -p no:cacheprovider $(CHECK_TESTS) $(PYTEST_ARGS)
 

@@ -23,7 +23,7 @@ import math
 import os
 
 from losslab import store
-from losslab.store import NOTE_TAG, PARENT_TAG, RUN_NAME_TAG, SWEPT_TAG, Store  # noqa: F401  (ui.SWEPT_TAG)
+from losslab.store import NOTE_TAG, PARENT_TAG, RUN_NAME_TAG, SWEPT_TAG, Store
 
 log = logging.getLogger("losslab")
 

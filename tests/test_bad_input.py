@@ -17,8 +17,9 @@ def test_loss_that_cannot_serve_the_task(tmp_path):
     err = _fails(["loss=huber", "task=sentiment", "debug=quick"], tmp_path)
     assert "loss=huber cannot serve task=sentiment" in err
     assert "'single_label'" in err and "huber serves regression" in err
-    assert "Losses for single_label: composite, cross_entropy, default, dice, dice_batch, focal, hinge, label_smoothing, " \
-           "multi_margin, poly1, soft_cross_entropy, square, squared_hinge, weighted_cross_entropy" in err
+    assert "Losses for single_label: composite, cross_entropy, dice, dice_batch, focal, focal_flsd53, hinge, " \
+           "label_smoothing, model_loss, multi_margin, poly1, soft_cross_entropy, square, squared_hinge, " \
+           "weighted_cross_entropy" in err
     assert "Loading" not in err and "tokenize" not in err  # refused before any data or model
 
 

@@ -63,3 +63,41 @@ def test_an_overconfident_model_gets_its_sharpening_back_and_keeps_its_predictio
 def test_bad_criterion_is_refused():
     with pytest.raises(ValueError, match="ece' or 'nll"):
         temperature.fit(np.zeros((2, 2)), [0, 1], by="brier")
+
+
+@pytest.mark.slow
+def test_a_classification_sweep_reports_ece_after_temperature_scaling(tmp_path):
+    """A real sweep: the report adds ``ts_ece`` / ``ts_log_loss`` (each run's T fitted on its own validation
+    predictions), with both intervals, and a declared ``ts_ece`` gets its verdict row."""
+    from conftest import run_train, runs, store_uri
+
+    from losslab import predictions
+    from losslab.metrics import get
+
+    out = run_train(["-m", "task=sentiment", "loss=cross_entropy,focal_flsd53", "seed=1,2", "debug=quick",
+                     "report.metrics=[ts_ece]"], tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [sweep] = [p.parent for p in tmp_path.glob("multiruns/*/*/mlflow_parent.txt")]
+    report = (sweep / "report" / "report.md").read_text()
+    table = (sweep / "report" / "table.md").read_text()
+    header = table.splitlines()[0]
+    assert "ts_ece ↓" in header and "ts_log_loss ↓" in header
+    column = header.split("|").index(" ts_ece ↓ ")
+    for line in table.splitlines()[2:]:
+        assert "s [" in line.split("|")[column] and "t [" in line.split("|")[column]
+    assert "Temperature scaling (`ts_` columns)" in report and "Declared metrics (verdicts): `macro_f1`, `ts_ece`" in report
+    against = report.split("## Against the best row")[1]
+    assert "ts_ece ↓" in against.splitlines()[4]
+
+    # the cell's mean is the mean over seeds of each run's ECE of test logits / T, T fitted on its validation
+    expected = []
+    for child in [r for r in runs(tmp_path) if r.data.tags.get("choice.loss") == "cross_entropy"
+                  and "mlflow.parentRunId" in r.data.tags]:
+        rid = child.info.run_id
+        _, vp, vy = predictions.download(store_uri(tmp_path), rid, "validation", str(tmp_path / rid / "v"))
+        _, tp, ty = predictions.download(store_uri(tmp_path), rid, "test", str(tmp_path / rid / "t"))
+        t = temperature.fit(vp, vy)
+        expected.append(get("classification").score(tp / t, ty, np.ones((1, len(ty))))["ece"][0])
+    assert len(expected) == 2
+    row = next(line for line in table.splitlines()[2:] if line.split("|")[1].strip() == "cross_entropy")
+    assert row.split("|")[column].split("<br>")[0].strip().strip("*") == f"{np.mean(expected):.4f}"

@@ -112,9 +112,15 @@ def check_loss_values(cfg: DictConfig, name: str) -> None:
     target = cfg.loss.get("_target_")
     try:
         obj = get_object(target)
-        params = inspect.signature(obj).parameters
     except (TypeError, ValueError, ImportError, AttributeError):
         return
+    try:  # the annotations as types (a module with ``from __future__ import annotations`` keeps them as text)
+        params = inspect.signature(obj, eval_str=True).parameters
+    except Exception:  # an annotation that does not evaluate: its text is not a kind, the default decides
+        try:
+            params = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            return
     for key in cfg.loss:
         if str(key).startswith("_") or key not in params:
             continue
@@ -123,7 +129,8 @@ def check_loss_values(cfg: DictConfig, name: str) -> None:
         kinds, optional = _simple_kinds(param.annotation) if param.annotation is not inspect.Parameter.empty \
             else (set(), False)
         default = param.default
-        if not kinds and default is not inspect.Parameter.empty and default is not None:
+        typed_by_annotation = param.annotation is not inspect.Parameter.empty and not isinstance(param.annotation, str)
+        if not kinds and not typed_by_annotation and default is not inspect.Parameter.empty and default is not None:
             kinds = {bool} if isinstance(default, bool) else {int, float} if isinstance(default, (int, float)) \
                 else set()
         if not kinds or (value is None and (optional or default is None)):

@@ -124,10 +124,11 @@ def check_task(cfg: DictConfig):
         raise ConfigError(f"task.objective={cfg.task.objective!r} is not reported by the {cfg.task.metrics} suite; "
                           f"choose one of: {', '.join(reported)}")
     declared = list((cfg.get("report") or {}).get("metrics") or [])
-    unknown = [m for m in declared if reported and m not in reported]
+    reportable = reported + sorted(suite.derived)  # the report derives these from the predictions
+    unknown = [m for m in declared if reported and m not in reportable]
     if unknown:  # the sweep's declared question: a typo would silently drop a verdict
         raise ConfigError(f"report.metrics={declared}: {', '.join(map(repr, unknown))} not reported by the "
-                          f"{cfg.task.metrics} suite; choose from: {', '.join(reported)}")
+                          f"{cfg.task.metrics} suite; choose from: {', '.join(reportable)}")
     return suite
 
 

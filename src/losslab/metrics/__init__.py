@@ -48,6 +48,9 @@ class Suite:
     takes_label_names: bool = False
     levels: bool = False  # its rows carry a loss's own predicted level after the scores (metrics/levels.py)
     vectorized: bool = True  # its score takes all resamples at once (False: one at a time, the report draws fewer)
+    # metrics the report derives from the per-item predictions with something fitted on validation and applied
+    # to test (losslab.report.build): ``tuned_`` at per-label thresholds, ``ts_`` after temperature scaling
+    derived: frozenset = frozenset()
 
     def module(self):
         return load(self.name)
@@ -167,9 +170,11 @@ SUITES = {s.name: s for s in (
     Suite("regression", frozenset({"mse", "rmse", "mae"}), frozenset({"pearson", "spearman", "r2"}),
           lambda k: ([0.0, 1.0], [0.0, 2.0]), form="values"),
     Suite("classification", frozenset({"log_loss", "ece"}), frozenset({"accuracy", "macro_f1"}),
-          lambda k: ([[1.0] + [0.0] * (k - 1), [0.0, 1.0] + [0.0] * (k - 2)], [0, 1])),
+          lambda k: ([[1.0] + [0.0] * (k - 1), [0.0, 1.0] + [0.0] * (k - 2)], [0, 1]),
+          derived=frozenset({"ts_ece", "ts_log_loss"})),
     Suite("multilabel", frozenset(), frozenset({"micro_f1", "macro_f1", "subset_accuracy", "lrap", "macro_ap"}),
-          lambda k: ([[1.0] * k, [-1.0] * k], [[1] * k, [0] * k]), takes_label_names=True),
+          lambda k: ([[1.0] * k, [-1.0] * k], [[1] * k, [0] * k]), takes_label_names=True,
+          derived=frozenset({"tuned_macro_f1", "tuned_micro_f1"})),
     Suite("entities", frozenset(), frozenset({"precision", "recall", "f1", "accuracy"}),
           lambda k: ([[0, 1]], [[0, 1]]), reduce=argmax_logits, form="rows", takes_label_names=True),
     Suite("perplexity", frozenset({"nll", "perplexity"}), frozenset(),
@@ -199,11 +204,23 @@ HIGHER_IS_BETTER = frozenset().union(*(s.higher for s in SUITES.values()))
 _HIGHER_PREFIXES = ("f1_", "ap_")
 
 
+_DERIVED_PREFIXES = ("tuned_", "ts_")  # a derived metric (Suite.derived) has its base metric's direction
+
+
+def _base(metric: str) -> str:
+    for prefix in _DERIVED_PREFIXES:
+        if metric.startswith(prefix) and metric[len(prefix):] in LOWER_IS_BETTER | HIGHER_IS_BETTER:
+            return metric[len(prefix):]
+    return metric
+
+
 def greater_is_better(metric: str) -> bool:
-    """Whether a larger value of a suite's metric is better (``mae``: False). Unknown names count as larger."""
-    return metric not in LOWER_IS_BETTER
+    """Whether a larger value of a suite's metric is better (``mae``, ``ts_ece``: False). Unknown names count as
+    larger."""
+    return _base(metric) not in LOWER_IS_BETTER
 
 
 def has_direction(metric: str) -> bool:
     """Whether ``metric``'s direction is declared here (not merely assumed)."""
+    metric = _base(metric)
     return metric in LOWER_IS_BETTER or metric in HIGHER_IS_BETTER or metric.startswith(_HIGHER_PREFIXES)

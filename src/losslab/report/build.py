@@ -22,6 +22,8 @@ SLOW_RESAMPLES = 200  # for a suite scored by the suite itself on each resample 
 VALIDATION = "objective"  # each run's validation objective of the tested (best) checkpoint, as a metric
 TUNED = "tuned_"  # multi-label metrics at per-label thresholds chosen on validation (computed from predictions)
 _TUNED_OF = ("macro_f1", "micro_f1")
+SCALED = "ts_"  # classification metrics after temperature scaling fitted on validation (computed from predictions)
+_SCALED_OF = ("ece", "log_loss")  # a temperature changes no prediction: accuracy and macro-F1 stay as they are
 
 
 @dataclass
@@ -85,7 +87,8 @@ def _histories(uri: str, runs: list, key: str) -> dict[str, list[float]]:
                                                     key=lambda m: (m.step, m.timestamp))] for r in runs}
 
 
-def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resamples: int) -> dict:
+def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resamples: int,
+                     temperatures: dict | None = None) -> dict:
     """run id -> metric -> (resamples,) values; the runs of one split (and one set of test items) share the
     resampled items."""
     from losslab.report import items
@@ -108,7 +111,37 @@ def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resam
             if th is not None:
                 tuned = items.replicates(report.suite, p, y, counts, names, thresholds=th)
                 reps.update({TUNED + m: tuned[m] for m in _TUNED_OF if m in tuned})
+            t = (temperatures or {}).get(run.info.run_id)
+            if t is not None:
+                scaled = items.replicates(report.suite, p / t, y, counts, names)
+                reps.update({SCALED + m: scaled[m] for m in _SCALED_OF if m in scaled})
             out[run.info.run_id] = reps
+    return out
+
+
+def _temperatures(report: Report, finished: list, preds: dict, val: dict, names) -> dict:
+    """run id -> the temperature fitted on the run's own validation predictions (losslab.metrics.temperature:
+    the calibration papers' grid search on validation ECE); the ``ts_`` metrics (ECE and NLL of the test logits
+    divided by it) join the run's test metrics, in memory only. Empty unless every run kept both splits."""
+    from losslab.metrics import temperature
+    from losslab.report import items
+
+    if not finished or len(preds) < len(finished) or any(val.get(r.info.run_id) is None for r in finished):
+        return {}
+    out = {}
+    for run in finished:
+        _, vp, vy = val[run.info.run_id]
+        _, tp, ty = preds[run.info.run_id]
+        t = out[run.info.run_id] = temperature.fit(vp, vy)
+        full = items.replicates(report.suite, tp / t, ty, np.ones((1, len(ty))), names)
+        run.data.metrics.update({f"test_{SCALED}{m}": float(full[m][0]) for m in _SCALED_OF})
+        run.data.metrics["temperature"] = t
+    report.metrics += [SCALED + m for m in _SCALED_OF]
+    by_row = {row.label: [r.data.metrics["temperature"] for r in row.runs] for row in report.rows}
+    report.notes.append("Temperature scaling (`ts_` columns): each run's T fitted on its own validation "
+                        "predictions (grid 0.1–10.0, lowest validation ECE, as Mukhoti et al. ran it), test logits "
+                        "divided by it; it changes no prediction. T by row (mean over seeds): "
+                        + ", ".join(f"{label} {sum(v) / len(v):.2f}" for label, v in by_row.items() if v) + ".")
     return out
 
 
@@ -160,7 +193,7 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES, declare=None) ->
             got = predictions.download(uri, run.info.run_id, "test", f"{tmp}/{i}")
             if got is not None:
                 preds[run.info.run_id] = got
-                if suite == "multilabel":
+                if suite in ("multilabel", "classification"):
                     val[run.info.run_id] = predictions.download(uri, run.info.run_id, "validation", f"{tmp}/{i}")
     if finished and len(preds) < len(finished):
         report.notes.append(f"{len(finished) - len(preds)} of {len(finished)} runs have no per-item test "
@@ -179,9 +212,10 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES, declare=None) ->
             run.data.metrics.update({f"test_{TUNED}{m}": float(full[m][0]) for m in _TUNED_OF})
         report.metrics += [TUNED + m for m in _TUNED_OF if all(f"test_{TUNED}{m}" in r.data.metrics
                                                                for r in finished)]
+    temperatures = _temperatures(report, finished, preds, val, names) if suite == "classification" else {}
     if preds and not items_module().vectorized(suite):  # the suite itself per resample: slow, fewer resamples
         resamples = min(resamples, SLOW_RESAMPLES)
-    reps = _item_replicates(report, preds, names, thresholds, resamples) if preds else {}
+    reps = _item_replicates(report, preds, names, thresholds, resamples, temperatures) if preds else {}
     report.resamples = resamples if reps else 0
     report.replicates = reps
 

@@ -235,3 +235,25 @@ def test_a_suite_without_score_py_is_scored_one_resample_at_a_time(monkeypatch):
 def test_weights_shape_is_checked():
     with pytest.raises(ValueError, match="columns"):
         metrics.get("regression").score([0.0, 1.0, 2.0], [0.0, 1.0, 1.0], np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("suite", ["regression", "classification", "ratings", "multilabel", "entities", "perplexity"])
+def test_the_trainers_compute_metrics_equals_the_suites_score(suite):
+    """What the Trainer logs at evaluation (``Suite.compute_metrics``: the evaluate module, inputs in the suite's
+    form) is the suite's ``score`` with every item once, the same function the report's bootstrap weights."""
+    from transformers import EvalPrediction
+
+    rng = np.random.default_rng(16)
+    n = 40
+    p, y = {"regression": (rng.normal(size=(n, 1)), rng.normal(size=n)),
+            "classification": (rng.normal(size=(n, 3)), rng.integers(0, 3, n)),
+            "ratings": (rng.normal(size=(n, 4)), rng.dirichlet(np.ones(4), n)),
+            "multilabel": (rng.normal(size=(n, 3)), (rng.random((n, 3)) < 0.4).astype(int)),
+            "entities": (rng.integers(0, 5, (n, 6)),
+                         np.where(rng.random((n, 6)) < 0.2, -100, rng.integers(0, 5, (n, 6)))),
+            "perplexity": (np.where(rng.random((n, 6)) < 0.2, -100.0, rng.random((n, 6)) * 3), np.zeros((n, 6), int)),
+            }[suite]
+    names = TAGS if suite == "entities" else (list("abc") if suite == "multilabel" else None)
+    s = metrics.get(suite)
+    logged = s.compute_metrics(names)(EvalPrediction(predictions=p, label_ids=y))
+    _close(logged, _plain(suite, p, y, label_names=names))

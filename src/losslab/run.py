@@ -9,9 +9,33 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
+import tempfile
 import time
 
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from losslab import (distributed, faults, hardware, identity, integrity, kinds, metrics, models, predictions,
+                     preflight, resume, tracking, ui)
+from losslab.checks import check_class_options
+from losslab.errors import UsageError
+from losslab.evaluation import ValidationPredictions, predict, trainer_class
+from losslab.integrity import FiniteTraining
+from losslab.losses.adapt import as_compute_loss_func
+from losslab.losses.base import fit_to_train
+from losslab.losses.targets import check_targets
+from losslab.secrets import mask_overrides, mask_text
+from losslab.tasks import encoding, noise
+from losslab.tasks.encoding import ITEM
+from losslab.tasks.labels import LevelsFromDistribution
+
+# transformers (its Trainer), losslab.callbacks and losslab.tasks.data (datasets) are imported inside functions:
+# preflight refuses a bad config before any of them loads (test_bad_input: the refusal path imports no Trainer,
+# evaluate, datasets or MLflow)
 
 log = logging.getLogger("losslab")
 
@@ -21,8 +45,6 @@ def training_arguments(cfg: DictConfig, hardware_kwargs: dict | None = None):
     them); ``Seq2SeqTrainingArguments`` for a seq2seq task, which is evaluated on generated text
     (``predict_with_generate``)."""
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
-
-    from losslab import hardware, kinds
 
     args = OmegaConf.to_container(cfg.trainer, resolve=True)
     args.update(hardware.training_kwargs(cfg.hardware) if hardware_kwargs is None else hardware_kwargs)
@@ -38,9 +60,7 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     ``suite``: the task's metric suite as preflight loaded it."""
     from transformers import Seq2SeqTrainer, Trainer
 
-    from losslab import kinds, metrics
     from losslab.callbacks import EvaluateAtEnd, MLflowLogger, StopOnNonFiniteLoss
-    from losslab.tasks import encoding
 
     suite = suite or metrics.get(cfg.task.metrics)
     generates = kinds.get(cfg.task.kind).generates
@@ -50,13 +70,11 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
     if "mlflow" in args.report_to:  # the Trainer's MLflow callback, made resume-aware (no step logged twice)
         args.report_to = [r for r in args.report_to if r != "mlflow"]
         trackers = [MLflowLogger(logged)]  # first: a NaN loss is logged before StopOnNonFiniteLoss stops the run
-    from losslab.evaluation import ValidationPredictions, trainer_class
 
     validation = ValidationPredictions(suite.compute_metrics(label_names, tokenizer))
 
     # a user's Trainer subclass that computes the loss itself (loss: losslab.losses.trainer_loss.TrainerLoss)
     own = getattr(loss_fn, "trainer_class", None)
-    from losslab.integrity import FiniteTraining
 
     base = trainer_class(own or (Seq2SeqTrainer if generates else Trainer))
     # every step's loss checked, never a checkpoint of non-finite weights, each checkpoint marked with its job
@@ -79,15 +97,8 @@ def build_trainer(cfg: DictConfig, loss_fn, model, tokenizer, encoded, args, ext
 def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
     """Test the final model (its metrics logged as ``test_<metric>``) and keep its per-item predictions on
     validation and test as the run's ``predictions/<split>.parquet`` artifacts; returns the test metrics."""
-    import tempfile
-
-    from losslab import kinds, predictions, tracking
-    from losslab.evaluation import predict
-    from losslab.tasks.encoding import ITEM
-
     decode = None
     if kinds.get(cfg.task.kind).generates:  # generated token ids: kept as texts
-        import numpy as np
 
         def decode(ids):
             ids = np.where(np.asarray(ids) < 0, tokenizer.pad_token_id, ids)
@@ -110,9 +121,6 @@ def keep_predictions(trainer, encoded, cfg: DictConfig, tokenizer) -> dict:
 
 def compute_loss_func(cfg: DictConfig, loss):
     """The Trainer's ``compute_loss_func`` for this loss on this task (None: the model's own loss)."""
-    from losslab.losses.adapt import as_compute_loss_func
-    from losslab.tasks.labels import LevelsFromDistribution
-
     loss_fn = as_compute_loss_func(
         loss, cfg.task.kind, int(cfg.trainer.get("gradient_accumulation_steps") or 1),
         int(os.environ.get("WORLD_SIZE", "1")), name=_loss_name(cfg), width=_head_width(cfg, loss),
@@ -123,8 +131,6 @@ def compute_loss_func(cfg: DictConfig, loss):
 
 
 def _head_width(cfg: DictConfig, loss) -> int:
-    from losslab import models
-
     return models.head_width(loss, cfg.task)
 
 
@@ -140,14 +146,10 @@ def _warn_model_loss_under_accumulation(cfg, loss) -> None:
 
 
 def _loss_name(cfg: DictConfig) -> str:
-    from hydra.core.hydra_config import HydraConfig
-
     return HydraConfig.get().runtime.choices.get("loss") if HydraConfig.initialized() else cfg.loss._target_
 
 
 def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
-    from losslab import tracking
-
     loss = _loss_name(cfg)
     suite = " · ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in test.items()
                        if k.startswith("test_") and isinstance(v, float)
@@ -162,9 +164,6 @@ def summary(cfg: DictConfig, run_id: str, test: dict, seconds: float) -> str:
 
 
 def _in_sweep() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -174,16 +173,11 @@ def train(cfg: DictConfig) -> float:
     An earlier attempt at the same job (same composed config) is looked up in the MLflow store first: in a
     sweep, a finished one is not run again; an interrupted one with a checkpoint is resumed into its run.
     """
-    from hydra.utils import instantiate
-
-    from losslab import identity, preflight, resume, tracking
-
     started = time.time()
     resolved = preflight.check(cfg)  # no data, no model yet
-    from losslab import integrity
 
     composed = integrity.composed_key(cfg)  # the job as composed: what Hydra's on_run_start checks a run dir by
-    from losslab.tasks import data, noise
+    from losslab.tasks import data
 
     # the per-process key of the loaded splits: the task as composed; with task.label_noise > 0 the train
     # targets depend on the seed too
@@ -197,10 +191,8 @@ def train(cfg: DictConfig) -> float:
         if found:
             with open_dict(cfg):
                 cfg.task.num_labels = len(found)
-            from losslab.checks import check_class_options
 
             check_class_options(cfg)  # loss.weights=[...]: one per class found in train
-    from losslab.losses.targets import check_targets
 
     check_targets(cfg.loss)  # only a loss is ever instantiated as one (preflight checked it too)
     loss = instantiate(cfg.loss)
@@ -208,7 +200,6 @@ def train(cfg: DictConfig) -> float:
     loss_fn = compute_loss_func(cfg, loss)
 
     job = identity.of(cfg)  # the config is not changed after this, but for where the job writes
-    from losslab import distributed  # several processes (torchrun, a multi-task Slurm job): rank 0 tracks
 
     distributed.init(cfg.hardware)
     lookup = cfg.tracking.get("resume", True) and distributed.is_main()
@@ -237,9 +228,7 @@ def train(cfg: DictConfig) -> float:
 
     from transformers import set_seed
 
-    from losslab import hardware, models, ui
     from losslab.callbacks import LossComponents
-    from losslab.tasks import encoding
 
     hardware.set_threads(cfg.hardware)
     set_seed(int(cfg.seed))
@@ -248,7 +237,6 @@ def train(cfg: DictConfig) -> float:
                                     label_names=label_names)
     encoded = data.shared(("encoded", task_key, encoding.tokenizer_id(tokenizer)),
                           lambda: encoding.encode(splits, tokenizer, cfg.task, eval_in_length_order=True))
-    from losslab.losses.base import fit_to_train
 
     classes = len(label_names) if label_names else getattr(model.config, "num_labels", None)
     fitted = fit_to_train(loss, encoded["train"]["labels"], classes)  # balanced weights over the task's classes
@@ -288,11 +276,6 @@ def main(cfg: DictConfig) -> float:
     In a sweep a failed job does not sink the others: its error is printed and recorded as a FAILED child
     run (if its run had not started yet), and it returns NaN; the sweep's summary names it at the end.
     """
-    import sys
-
-    from losslab import faults
-    from losslab.errors import UsageError
-
     try:
         return train(cfg)
     except KeyboardInterrupt as err:  # Ctrl-C, or a scheduler's SIGTERM (faults.Terminated): the run is KILLED
@@ -301,17 +284,13 @@ def main(cfg: DictConfig) -> float:
     except Exception as err:
         err = faults.explain(err, cfg)  # a full disk: one line, not torch's "unexpected pos"
         if _in_sweep():
-            from losslab import tracking
-
             # a user's mistake is one line (the run keeps its traceback in error.txt); anything else, the stack
             log.error("this job failed; the sweep goes on", exc_info=not isinstance(err, UsageError))
-            from losslab.secrets import mask_text
 
             print(mask_text(f"losslab: error: job {_job_label(cfg)}: {type(err).__name__}: {err}"), file=sys.stderr,
                   flush=True)
-            from losslab.distributed import is_main
 
-            if not getattr(err, "losslab_run_id", None) and is_main():
+            if not getattr(err, "losslab_run_id", None) and distributed.is_main():
                 tracking.record_failed_job(cfg, _loss_name(cfg), _safe_identity(cfg), err)
             return float("nan")
         if isinstance(err, UsageError):
@@ -321,17 +300,11 @@ def main(cfg: DictConfig) -> float:
 
 
 def _job_label(cfg: DictConfig) -> str:
-    from hydra.core.hydra_config import HydraConfig
-
-    from losslab.secrets import mask_overrides
-
     hc = HydraConfig.get()
     return f"#{hc.job.num} ({' '.join(mask_overrides(hc.overrides.task))})"
 
 
 def _safe_identity(cfg: DictConfig):
-    from losslab import identity
-
     try:
         return identity.of(cfg)
     except Exception:  # an unresolvable config: the job is still recorded, without an identity

@@ -14,18 +14,23 @@ import contextlib
 import traceback
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from losslab import store
+from losslab import faults, identity, locks, secrets, store
+from losslab.cluster import parent_run_id
+from losslab.errors import ConfigError
+from losslab.secrets import mask_text
 from losslab.paths import sqlite_path  # noqa: F401  (here for callers; a leaf module, so faults.py can use it)
 from losslab.store import (ATTEMPTS_TAG, CHECKPOINTS_TAG, CONFIG_HASH_TAG, DEVICE_NAME_TAG, ERROR_FILE, ERROR_TAG,
                            FAILED_TAG, FINISHED_TAG, JOB_DIR_TAG, JOB_NUM_TAG, OVERRIDES_TAG, RESUMED_FROM_TAG,
                            SWEEP_HASH_TAG, SWEEP_TAG, TASK_KIND_TAG, Store)
 
+# torch is imported inside job_tags only: the sweep's parent process, the report and the preflight path import
+# this module and load no model
+
 
 def ui_command(uri: str) -> str:
-    from losslab.secrets import mask_text
-
     return f"mlflow ui --backend-store-uri {mask_text(uri)}"  # printed: a password in the URI is not
 
 
@@ -37,7 +42,6 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
     client = Store(uri)
     exp = client.experiment(name)
     if exp is not None and exp.lifecycle_stage == "deleted":  # its runs could not be written: refused first
-        from losslab.errors import ConfigError
 
         raise ConfigError(f"the MLflow experiment {name!r} (id {exp.experiment_id}) in {uri} is deleted; restore "
                           f"it with MLFLOW_TRACKING_URI={uri} mlflow experiments restore --experiment-id "
@@ -63,8 +67,6 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
                 walk(v, f"{prefix}.{k}" if prefix else str(k))
         else:
             flat[prefix if "." in prefix else f"run.{prefix}"] = str(node)[:6000]
-
-    from losslab import secrets
 
     walk(secrets.mask_tree(OmegaConf.to_container(cfg, resolve=True)), "")  # a password is logged as ***
     return flat
@@ -140,10 +142,6 @@ def finish_parent(uri: str, run_id: str) -> tuple[list, list]:
 
 
 def job_tags(cfg: DictConfig) -> dict[str, str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    from losslab import secrets
-
     tags = {TASK_KIND_TAG: str(cfg.task.kind)}
     if str(cfg.hardware.get("device")) == "cuda":   # which GPU: the report's hardware line names it
         import torch
@@ -163,8 +161,6 @@ def job_tags(cfg: DictConfig) -> dict[str, str]:
 
 
 def _record_error(exc: BaseException) -> None:
-    from losslab.secrets import mask_text  # a URI's password in the message or a traceback line is not logged
-
     with contextlib.suppress(Exception):
         store.active.set_tag(ERROR_TAG, mask_text(f"{type(exc).__name__}: {exc}")[:5000])
         store.active.log_text(mask_text("".join(traceback.format_exception(exc))), ERROR_FILE)
@@ -175,7 +171,6 @@ def _start_child(cfg: DictConfig, run_name: str, tags: dict[str, str]):
     parent run when there is one."""
     tracking = cfg.tracking
     exp_id = ensure_experiment(tracking.uri, tracking.experiment, tracking.get("artifact_location"))
-    from losslab.cluster import parent_run_id  # the environment, or the sweep dir on another machine
 
     return Store(tracking.uri).start_run(exp_id, run_name, parent_run_id(tracking.uri), tags)
 
@@ -188,8 +183,6 @@ def job_run(cfg: DictConfig, run_name: str, job, resume=None):
     With ``resume`` (a :class:`losslab.resume.Previous`: an interrupted attempt with a checkpoint) the job
     continues in that attempt's run; the points that run already holds are ``resume.logged``, for the
     callers that log metrics to skip."""
-    from losslab import faults, identity, locks
-
     if identity.of(cfg) != job:  # the params and config.yaml logged below must be what was hashed
         raise RuntimeError("the job's config changed after its identity was taken (not only where it writes); "
                            "fill in any derived value before losslab.identity.config_hash")
@@ -241,8 +234,6 @@ def _forget_error(uri: str, run) -> None:
 
 def config_yaml(cfg: DictConfig) -> str:
     """The composed config as logged (``config/config.yaml``), secrets masked."""
-    from losslab import secrets
-
     return OmegaConf.to_yaml(OmegaConf.create(secrets.mask_tree(OmegaConf.to_container(cfg, resolve=True))))
 
 
@@ -250,8 +241,6 @@ def record_failed_job(cfg: DictConfig, run_name: str, job, exc: BaseException) -
     """A sweep job that failed before its run started (a bad option, missing data) still becomes a FAILED
     child run carrying the error, so the sweep's summary and the UI show it (``job``: its identity, None when
     the config cannot be resolved). Returns its run id."""
-    from losslab.cluster import parent_run_id
-
     if not parent_run_id(cfg.tracking.uri):
         return None
     run = _start_child(cfg, run_name, job_tags(cfg) | (job.tags() if job else {}))

@@ -5,14 +5,27 @@ the model's folder or hub id can be found, and the MLflow store can be written.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+import re
+import sqlite3
+import types
+import typing
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from losslab import kinds, tracking
 from losslab.errors import ConfigError
+from losslab.faults import StoreError
+from losslab.paths import package_path
 from losslab.values import as_bool as _bool, as_float as _float, as_int as _int
+
+# transformers, huggingface_hub and losslab.losses (torch) are imported inside functions: preflight imports this
+# module, and race=losses' sweeper imports preflight in the sweep's parent process, which loads no model
 
 SEED_MAX = 2**32 - 1
 
@@ -51,9 +64,6 @@ def _typed(value, kinds: set):
 def _simple_kinds(annotation) -> tuple[set, bool]:
     """The plain kinds (int, float, bool) an annotation allows, and whether it allows None; an empty set when
     it allows anything else too (a str, an enum, a list: not checked here)."""
-    import types
-    import typing
-
     args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
         else (annotation,)
     optional = type(None) in args
@@ -71,11 +81,7 @@ def check_values(cfg: DictConfig) -> None:
 
 
 def _check_trainer_values(cfg: DictConfig) -> None:
-    import typing
-
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
-
-    from losslab import kinds
 
     kind = Seq2SeqTrainingArguments if kinds.get(cfg.task.kind).generates else TrainingArguments
     hints = typing.get_type_hints(kind)
@@ -83,18 +89,18 @@ def _check_trainer_values(cfg: DictConfig) -> None:
     for key, value in trainer.items():
         if key not in hints:
             continue  # not a field: check_trainer says so
-        kinds, optional = _simple_kinds(hints[key])
-        if not kinds:
+        allowed, optional = _simple_kinds(hints[key])
+        if not allowed:
             continue
         if value is None:
             if optional:
                 continue
-            raise ConfigError(f"trainer.{key} needs a value: {_NAMES[min(kinds, key=str)]} "
+            raise ConfigError(f"trainer.{key} needs a value: {_NAMES[min(allowed, key=str)]} "
                               f"(transformers.{kind.__name__}.{key})")
         try:
-            typed = _typed(value, kinds)
+            typed = _typed(value, allowed)
         except ValueError:
-            names = " or ".join(sorted({_NAMES[k] for k in kinds}))
+            names = " or ".join(sorted({_NAMES[k] for k in allowed}))
             raise ConfigError(f"trainer.{key}={value!r} is not {names} "
                               f"(transformers.{kind.__name__}.{key})") from None
         rule = _TRAINER_RANGES.get(key)
@@ -105,10 +111,6 @@ def _check_trainer_values(cfg: DictConfig) -> None:
 def check_loss_values(cfg: DictConfig, name: str) -> None:
     """A loss's numeric and boolean knobs have their type (from its signature: annotations, else defaults),
     named by field: ``loss.delta='abc' is not a number (huber's delta)``."""
-    import inspect
-
-    from hydra.utils import get_object
-
     target = cfg.loss.get("_target_")
     try:
         obj = get_object(target)
@@ -145,8 +147,6 @@ def check_loss_values(cfg: DictConfig, name: str) -> None:
 
 def _loss_nodes(node, prefix: str = "loss"):
     """``(path, config)`` of the loss config and of every loss nested in it (a composite's terms)."""
-    from omegaconf import DictConfig, ListConfig
-
     if isinstance(node, DictConfig):
         if node.get("_target_"):
             yield prefix, node
@@ -162,15 +162,9 @@ def check_class_options(cfg: DictConfig, name: str = "loss") -> None:
     """A loss option given per class as a list (``loss.weights``, focal's ``alpha``, bce's ``pos_weight``: a
     parameter of one of losslab's losses typed ``Sequence``) has one value per class of the task (``task.num_labels``; not known yet for
     one's own data: checked again once the classes are counted in train)."""
-    import inspect
-
-    from hydra.utils import get_object
-    from omegaconf import ListConfig
-
     num = _int(cfg.task.get("num_labels"))
     if num is None:
         return
-    from losslab import kinds
 
     what, one = kinds.get(cfg.task.kind).outputs_are
     for path, node in _loss_nodes(cfg.loss):
@@ -194,8 +188,6 @@ def check_class_options(cfg: DictConfig, name: str = "loss") -> None:
 
 def _is_catalog_loss(target) -> bool:
     """Whether ``_target_`` is one of losslab's own loss classes (built without side effects)."""
-    from hydra.utils import get_object
-
     try:
         obj = get_object(str(target))
     except Exception:
@@ -210,11 +202,6 @@ def check_loss_builds(cfg: DictConfig, name: str) -> None:
     losses are built once here, before anything loads, and a refusal is one line naming the option
     (``loss.delta=-1``), not Hydra's InstantiationException. A loss that is not losslab's (a user's class or
     function) is left to the run, which builds it once."""
-    import re
-
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
     nodes = list(_loss_nodes(cfg.loss))
     if not nodes or not all(_is_catalog_loss(node._target_) for _, node in nodes):
         return
@@ -248,8 +235,6 @@ def _looks_like_path(spec: str) -> bool:
 def check_model(cfg: DictConfig) -> None:
     """``model.name_or_path`` / ``model.tokenizer``: a folder that exists, an installed package's folder
     (``pkg:``), or a hub id that can be had (with ``HF_HUB_OFFLINE=1``: already in the local cache)."""
-    from losslab.paths import package_path
-
     for key in ("name_or_path", "tokenizer"):
         spec = cfg.model.get(key)
         if not spec:
@@ -293,8 +278,6 @@ def _check_model_folder(cfg: DictConfig, key: str, spec: str, folder: Path) -> N
 def model_positions(cfg: DictConfig) -> tuple[int, str] | None:
     """The number of positions the model can embed (``max_position_embeddings``, GPT-2's ``n_positions``) and
     where it comes from, read from its config alone (no weights); None when that cannot be read here."""
-    from losslab.paths import package_path
-
     def positions(config) -> int | None:
         for attr in ("max_position_embeddings", "n_positions"):
             value = getattr(config, attr, None)
@@ -322,8 +305,6 @@ def model_positions(cfg: DictConfig) -> tuple[int, str] | None:
 def check_positions(cfg: DictConfig) -> None:
     """``task.max_length`` (and a seq2seq task's ``max_target_length`` + its start token) fit in the model's
     position embeddings; a longer text would fail inside the model (``index out of range in self``)."""
-    from losslab import kinds
-
     lengths = [("task.max_length", _int(cfg.task.get("max_length")), 0)]
     if kinds.get(cfg.task.kind).generates and cfg.task.get("max_target_length") is not None:
         lengths.append(("task.max_target_length", _int(cfg.task.get("max_target_length")), 1))
@@ -361,9 +342,6 @@ def check_store(cfg: DictConfig) -> None:
     """The MLflow store can be written, before anything loads: for a sqlite store, its folder can exist (no
     file in the way), it is not read-only, and a writer holding its lock lets go within ``tracking.busy_wait``
     seconds (default 30); then the store and experiment are created (once, under a file lock)."""
-    from losslab import tracking
-    from losslab.faults import StoreError
-
     uri = str(cfg.tracking.uri)
     path = tracking.sqlite_path(uri)
     wait = float(cfg.tracking.get("busy_wait", 30) or 0)
@@ -376,10 +354,6 @@ def check_store(cfg: DictConfig) -> None:
 
 
 def _check_sqlite(path: Path, wait: float) -> None:
-    import sqlite3
-
-    from losslab.faults import StoreError
-
     for parent in [path, *path.parents]:
         if parent.exists():
             if parent != path and not parent.is_dir():

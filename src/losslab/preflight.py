@@ -8,18 +8,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import NamedTuple
 
-from omegaconf import DictConfig
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
 
+from losslab import checks, hardware, kinds, metrics
+from losslab.cluster import check_server
+from losslab.config import greater_is_better
+from losslab.distributed import is_main
+from losslab.tasks import schema
+
+# transformers and losslab.losses.targets (torch) are imported inside functions: race=losses' sweeper imports
+# this module in the sweep's parent process (loss_options), which loads no model
 from losslab.errors import ConfigError, UsageError  # noqa: F401  (ConfigError: imported from here by callers)
 
 
 def declared_kinds(loss_cfg) -> tuple[str, ...] | None:
     """The task kinds a loss config's ``_target_`` declares, or None for a callable that declares none."""
-    from hydra.utils import get_object
-
     target = loss_cfg.get("_target_") if isinstance(loss_cfg, DictConfig) else None
     if not target:
         raise ConfigError("loss: the loss config has no _target_ (the class or function to instantiate)")
@@ -46,9 +56,6 @@ def loss_options(distributions: bool = False) -> dict[str, tuple[str, ...] | Non
     the whole config per option took seconds). A file with no ``_target_`` of its own, such as a Keras-style
     alias that composes another option (``huber_loss`` -> ``huber``), is left out: its loss is listed by
     its real name."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.utils import get_object
-
     if not GlobalHydra.instance().is_initialized():
         return {}
     loader = GlobalHydra.instance().config_loader()
@@ -68,10 +75,6 @@ def loss_options(distributions: bool = False) -> dict[str, tuple[str, ...] | Non
 
 
 def check_loss(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
-    from hydra.utils import get_object
-
     kind = cfg.task.kind
     task_kinds = {kind, *(cfg.task.get("also_kinds") or ())}  # rating_dist: single-label and ordinal
     kinds = declared_kinds(cfg.loss)
@@ -90,11 +93,7 @@ def check_loss(cfg: DictConfig) -> None:
 
 
 def check_trainer(cfg: DictConfig) -> None:
-    import dataclasses
-
     from transformers import Seq2SeqTrainingArguments, TrainingArguments
-
-    from losslab import kinds
 
     kind = Seq2SeqTrainingArguments if kinds.get(cfg.task.kind).generates else TrainingArguments
     fields = {f.name for f in dataclasses.fields(kind) if f.init}
@@ -106,15 +105,11 @@ def check_trainer(cfg: DictConfig) -> None:
 
 
 def check_kind(cfg: DictConfig) -> None:
-    from losslab import kinds
-
     kinds.of_task(cfg.task.kind)  # one line naming the kinds a task can declare
 
 
 def check_task(cfg: DictConfig):
     """The task's kind, metric suite and objective; returns the suite (``losslab.metrics.Suite``)."""
-    from losslab import metrics
-
     check_kind(cfg)
     if cfg.task.metrics not in metrics.suites():
         raise ConfigError(f"task.metrics={cfg.task.metrics!r}: no such suite; choose one of: {', '.join(metrics.suites())}")
@@ -135,8 +130,6 @@ def check_task(cfg: DictConfig):
 def check_direction(cfg: DictConfig) -> None:
     """The direction of the objective comes from the metric suite alone (``losslab.metrics``): a
     ``task.greater_is_better`` or ``trainer.greater_is_better`` set against it is refused."""
-    from losslab.config import greater_is_better
-
     def refuse(key, value, metric):
         better = "higher" if greater_is_better(metric) else "lower"
         raise ConfigError(f"{key}={str(value).lower()} contradicts the metric suite: {metric} is better when "
@@ -151,8 +144,6 @@ def check_direction(cfg: DictConfig) -> None:
 
 
 def check_missing(cfg: DictConfig) -> None:
-    from omegaconf import OmegaConf
-
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError("these settings have no value yet: " + ", ".join(f"{k}=..." for k in missing))
@@ -168,9 +159,7 @@ class Resolved(NamedTuple):
 
 def check(cfg: DictConfig) -> Resolved:
     """Run every check; raise ConfigError with a message a user can act on. Returns what they resolved."""
-    from losslab import checks, hardware
     from losslab.losses.targets import check_targets
-    from losslab.tasks import schema
 
     check_missing(cfg)
     task = schema.validate(cfg.task)  # every task.<field>'s type and range, its kind; one line naming the option
@@ -186,8 +175,6 @@ def check(cfg: DictConfig) -> Resolved:
     training_kwargs = hardware.training_kwargs(cfg.hardware)
     checks.check_model(cfg)  # no such folder; a hub id not cached under HF_HUB_OFFLINE=1
     checks.check_positions(cfg)  # task.max_length within the model's position embeddings
-    from losslab.cluster import check_server
-    from losslab.distributed import is_main
 
     check_server(cfg.tracking.uri)  # an http(s) store that does not answer: one line, in seconds
     if is_main():  # several processes (DDP): only rank 0 touches the store
@@ -196,6 +183,4 @@ def check(cfg: DictConfig) -> Resolved:
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
-    from hydra.core.hydra_config import HydraConfig
-
     return str(HydraConfig.get().runtime.choices.get(group)) if HydraConfig.initialized() else group

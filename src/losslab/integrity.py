@@ -30,7 +30,14 @@ import re
 import sys
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+
+from losslab import identity
 from losslab.errors import UsageError
+from losslab.secrets import mask_overrides
+
+# torch, safetensors and losslab.callbacks (transformers) are imported inside functions: the sweep's Hydra
+# callbacks use this module in a process that loads no model, and run.py imports it before preflight has run
 
 MARKER = "losslab_job.json"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -46,8 +53,6 @@ def composed_key(cfg) -> str:
     """The job's identity as composed, before anything is filled in from its data (``task.num_labels``): its
     config less where it writes, its data by content, and the losslab version. Hydra's ``on_run_start`` can
     compute it as the job does."""
-    from losslab import identity
-
     return identity.digest({"job": identity.digest(identity.computed(cfg)), "losslab": identity.version()})
 
 
@@ -56,10 +61,6 @@ def record(composed: str, job) -> dict:
     overrides (secrets masked) so that a refusal can say whose files they are."""
     overrides = None
     try:
-        from hydra.core.hydra_config import HydraConfig
-
-        from losslab.secrets import mask_overrides
-
         if HydraConfig.initialized():
             overrides = " ".join(mask_overrides(HydraConfig.get().overrides.task))
     except Exception:  # outside Hydra: no overrides to show
@@ -162,8 +163,6 @@ def mark(folders, rec: dict) -> None:
 
 
 def _run_dir() -> str | None:
-    from hydra.core.hydra_config import HydraConfig
-
     if not HydraConfig.initialized():
         return None
     return HydraConfig.get().runtime.get("output_dir")

@@ -21,8 +21,16 @@ from __future__ import annotations
 import logging
 import math
 import os
+from urllib.parse import quote
 
-from losslab import store
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from losslab import dataset_inputs, secrets, store, tracking
+from losslab.metrics import greater_is_better
+from losslab.naming import SEED_KEYS, run_labels, short
+from losslab.report.table import _render, answer, arrow, cell, difference, flag_words
 from losslab.store import NOTE_TAG, PARENT_TAG, RUN_NAME_TAG, SWEPT_TAG, Store
 
 log = logging.getLogger("losslab")
@@ -44,9 +52,6 @@ def swept_keys(config) -> list[str]:
     """The keys a multirun sweeps (those given several values or a range): from its command-line overrides and
     its sweeper's params (``hydra.sweeper.params``, where presets and ``hparams_search`` put them); Hydra's own
     keys (``hydra/launcher``, ``hydra.*``) left out."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
-
     overrides = list(config.hydra.overrides.task)
     params = config.hydra.sweeper.get("params")
     if params is not None:
@@ -67,12 +72,6 @@ def _param(key: str) -> str:
 def job_name(cfg, swept: list[str] | None = None) -> str:
     """This job's run name: its loss, then each other swept value (sorted by param, the seed keys last), by the
     rule of :func:`losslab.naming.run_labels`. Without swept keys (a single run): the loss alone."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
-    from losslab import secrets
-    from losslab.naming import SEED_KEYS, short
-
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     loss = choices.get("loss") or str(cfg.tracking.get("run_name") or "run")
     parts = [loss]
@@ -116,8 +115,6 @@ def name_children(uri: str, parent_id: str, finished: list) -> dict[str, str]:
     """At the end of a sweep: rename its own finished children by :func:`losslab.naming.run_labels` (runs
     of other sweeps that it reused keep their names), and log their datasets on the parent. Returns run id -> the
     new name."""
-    from losslab.naming import run_labels
-
     os.environ.pop(SWEPT_ENV, None)
     if not finished:
         return {}
@@ -138,8 +135,6 @@ def name_children(uri: str, parent_id: str, finished: list) -> dict[str, str]:
 def start_job(cfg, splits) -> None:
     """At the start of a job's run (rank 0, inside ``tracking.job_run``): name it by what its sweep varies, and
     log its data splits as dataset inputs."""
-    from losslab import dataset_inputs
-
     if store.active.run() is None:
         return
     swept = _swept_now()
@@ -156,8 +151,6 @@ def _fmt(x) -> str:
 
 
 def job_note(cfg, loss: str, test: float | None, validation: float | None) -> str:
-    from losslab.metrics import greater_is_better
-
     o = str(cfg.task.objective)
     arrow = "↑" if greater_is_better(o) else "↓"
     return (f"task `{cfg.task.name}` · loss `{loss}` · test {o} {arrow} **{_fmt(test)}** "
@@ -171,7 +164,6 @@ def end_job(cfg, test_metrics: dict, validation: float, step: int, logged=None) 
     run = store.active.run()
     if run is None:
         return
-    from losslab import tracking
 
     test = test_metrics.get(f"test_{cfg.task.objective}")
     names = judging_metrics(str(cfg.task.objective))
@@ -184,16 +176,12 @@ def end_job(cfg, test_metrics: dict, validation: float, step: int, logged=None) 
 
 def _artifact_url(run_id: str, path: str) -> str:
     """A link the MLflow UI resolves against its own address (the UI's own ``get-artifact`` endpoint)."""
-    from urllib.parse import quote
-
     return f"get-artifact?path={quote(path, safe='')}&run_uuid={run_id}"
 
 
 def objective_table(built) -> str:
     """The rows ranked on the objective: test (mean over seeds, the seed interval ``s`` and the test-item interval
     ``t``), the difference from the best row (its simultaneous interval, adjusted p, verdict), validation, flags."""
-    from losslab.report.table import _render, arrow, cell, difference, flag_words
-
     o = built.objective
     ranked = built.ranking.get(o) or [r.label for r in built.rows]
     head = ["loss", "seeds", f"test {o} {arrow(o)}", "against the best", f"validation {o}", "flags"]
@@ -209,8 +197,6 @@ def objective_table(built) -> str:
 def sweep_note(built, failed: int = 0) -> str:
     """The parent run's description: the one-line answer, the rows ranked on the objective, the plots (the
     report's artifacts, shown inline), and where the full report is."""
-    from losslab.report.table import answer, arrow
-
     o = built.objective
     plots = [f for f in built.files if str(f).endswith(".png")]
     lines = [f"**Answer ({o} {arrow(o)} on test):** {answer(built)}", ""]

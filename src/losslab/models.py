@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+
+from safetensors import safe_open
+from torch import nn
 
 from losslab import kinds
 from losslab.paths import package_path
+from losslab.tasks import schema
+
+# transformers is imported inside functions: run.py imports this module before preflight has checked the config,
+# and a refused config loads no model classes (test_bad_input)
 
 
 def head_width(loss, task_cfg) -> int:
@@ -88,8 +97,6 @@ def replace_head_layer(model, loss, width: int, source: str | None = None):
     with the same loss's head: ``model.name_or_path=<a checkpoint>``), they are loaded into the new layer, which
     ``from_pretrained`` alone would have dropped as unexpected keys. Returns the dotted name of the layer, or
     None."""
-    from torch import nn
-
     make = getattr(loss, "head_layer", None)
     if not callable(make):
         return None
@@ -115,11 +122,6 @@ def replace_head_layer(model, loss, width: int, source: str | None = None):
 def _load_saved_layer(layer, source: str, prefix: str) -> bool:
     """Load ``layer`` from the safetensors weights in the folder ``source`` (keys ``<prefix>.<parameter>``)
     when they hold it; strict: a saved layer of another shape is an error, never a silent new head."""
-    import json
-    import os
-
-    from safetensors import safe_open
-
     index = os.path.join(source, "model.safetensors.index.json")
     if os.path.isfile(index):
         with open(index, encoding="utf-8") as f:
@@ -144,8 +146,6 @@ def _encoder_decoder(model_cfg, task_cfg):
     the decoder's cross-attention is new; from a config: all random), set up to generate with the tokenizer's
     [CLS] as the decoder's start token and [SEP] as its end."""
     from transformers import AutoConfig, EncoderDecoderConfig, EncoderDecoderModel
-
-    from losslab.tasks import schema
 
     source = model_cfg.get("name_or_path")
     tokenizer = _tokenizer(package_path(model_cfg.get("tokenizer") or source))

@@ -22,14 +22,19 @@ from __future__ import annotations
 import contextlib
 import os
 
+import numpy as np
+
+from losslab import metrics
+from losslab.store import Store
+
+# pyarrow is imported inside functions: run.py imports this module before preflight has checked the config
+
 ARTIFACT_DIR = "predictions"
 PAD = -100  # the Trainer pads rows of different lengths with -100 when it concatenates evaluation batches
 
 
 def _rows(array) -> list:
     """Rows of a (possibly -100-padded) array as Python lists, trailing padding removed."""
-    import numpy as np
-
     array = np.asarray(array)
     if array.ndim == 1:
         return array.tolist()
@@ -44,7 +49,6 @@ def _rows(array) -> list:
 
 def table(predictions, labels, items, decode=None):
     """A ``pyarrow.Table`` of one split's predictions. ``decode``: token ids -> texts (generation tasks)."""
-    import numpy as np
     import pyarrow as pa
 
     predictions = predictions[0] if isinstance(predictions, tuple) else predictions
@@ -73,8 +77,6 @@ def write(path, predictions, labels, items, decode=None) -> None:
 
 def _stack(column: list):
     """A list of rows as one array: rows of different lengths padded with -100, as the Trainer does."""
-    import numpy as np
-
     if not column or not isinstance(column[0], (list, tuple, np.ndarray)):
         return np.asarray(column)
     width = max(len(r) for r in column)
@@ -89,7 +91,6 @@ def _stack(column: list):
 
 def read(path):
     """``(items, predictions, labels)`` of a predictions file; ragged rows padded with -100."""
-    import numpy as np
     import pyarrow.parquet as pq
 
     t = pq.read_table(str(path)).to_pydict()
@@ -118,10 +119,6 @@ def download(uri: str, run_id: str, split: str, folder: str):
     """``(items, predictions, labels)`` of a run's ``split`` (``validation`` or ``test``) from the MLflow store
     at ``uri``, downloaded into ``folder`` and sorted by item, so runs of one split line up row for row; ``None``
     for a run that logged no predictions (made before they were logged)."""
-    import numpy as np
-
-    from losslab.store import Store
-
     try:
         with _no_progress_bar():
             path = Store(uri).download_artifact(run_id, f"{ARTIFACT_DIR}/{split}.parquet", folder)
@@ -135,6 +132,4 @@ def download(uri: str, run_id: str, split: str, folder: str):
 def score(suite: str, predictions, labels, label_names: list[str] | None = None) -> dict[str, float]:
     """The metric suite ``suite`` on these rows (any subset of a split's items), as the Trainer computes it at
     evaluation: the suite's ``score`` with every row counted once."""
-    from losslab import metrics
-
     return {k: float(v[0]) for k, v in metrics.get(suite).score(predictions, labels, label_names=label_names).items()}

@@ -16,7 +16,18 @@ import io
 import json
 import logging
 import lzma
+import zlib
+from collections import Counter
 from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from losslab import kinds
+from losslab.errors import DataError
+from losslab.kinds import SINGLE_LABEL
+from losslab.tasks.splits import SPLITS
 
 log = logging.getLogger("losslab")
 
@@ -24,16 +35,12 @@ _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def _error(message: str):
-    from losslab.errors import DataError
-
     return DataError(f"task data: {message}")
 
 
 def _raw(split: str, f: str) -> bytes | None:
     """The file's bytes, decompressed; a compressed file that ends early or does not decompress is a
     DataError naming it."""
-    import zlib
-
     path = Path(f)
     opener = _OPENERS.get(path.suffix.lower())
     try:
@@ -113,8 +120,6 @@ def diagnose_files(files: dict[str, str], encoding: str | None) -> None:
 def check_csv_header(split: str, f: str, encoding: str | None) -> None:
     """A CSV header names each column once (pandas would rename the second ``text`` to ``text.1`` and go on
     with the first)."""
-    from collections import Counter
-
     path = Path(f)
     opener = _OPENERS.get(path.suffix.lower(), open) if path.suffix.lower() not in (".zst", ".zip") else None
     if opener is None:
@@ -134,8 +139,6 @@ def check_csv_header(split: str, f: str, encoding: str | None) -> None:
 
 def load_files(builder: str, name, files: dict[str, str], encoding: str | None):
     """``datasets.load_dataset`` on local files; a failure is diagnosed file by file in one line."""
-    import datasets
-
     if builder == "csv":
         for split, f in files.items():
             if "://" not in f:
@@ -153,11 +156,6 @@ def load_files(builder: str, name, files: dict[str, str], encoding: str | None):
 
 def check_text(ds, task, files) -> None:
     """Each text column holds text, and no cell of it is empty."""
-    import datasets
-
-    from losslab import kinds
-    from losslab.tasks.splits import SPLITS
-
     if kinds.get(task.kind).tokenize == "words":  # lists of strings, checked by the tagging code
         return
     for role in ("text_column", "text_pair_column"):
@@ -183,9 +181,6 @@ def check_text(ds, task, files) -> None:
 def _first_blank(split, column: str) -> int | None:
     """The first row whose text is missing or only whitespace, or None; in Arrow (a Python loop over the VADER
     splits took ~1 s a job under cProfile)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     values = split.with_format("arrow")[column]
     if pa.types.is_null(values.type):
         return 0 if len(values) else None
@@ -196,8 +191,6 @@ def _first_blank(split, column: str) -> int | None:
 
 def check_classes(task, names) -> None:
     """A classifier needs two classes at least."""
-    from losslab.kinds import SINGLE_LABEL
-
     if task.kind != SINGLE_LABEL or task.get("targets") == "distribution" or task.get("num_labels"):
         return
     if names is not None and len(names) < 2:
@@ -207,8 +200,6 @@ def check_classes(task, names) -> None:
 
 def warn_duplicates(ds, task) -> dict[str, int]:
     """Warn when validation or test rows have the same text as a train row; returns the counts."""
-    from losslab.tasks.splits import SPLITS
-
     columns = [c for c in (task.get("text_column"), task.get("text_pair_column")) if c]
     if not columns or any(c not in ds["train"].column_names for c in columns):
         return {}

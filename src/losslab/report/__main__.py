@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from losslab import tracking
+from losslab.report import sweep as report
+from losslab.store import PARENT_TAG, SWEEP_TAG, Store
+
 
 def main(argv: list[str] | None = None) -> int:
-    from losslab.report import sweep as report
-
     parser = argparse.ArgumentParser(prog="python -m losslab.report",
                                      description="Rebuild a sweep's report from the MLflow store alone.")
     parser.add_argument("target", help="a sweep dir (outputs/multiruns/...) or a parent MLflow run id")
@@ -43,9 +45,6 @@ def main(argv: list[str] | None = None) -> int:
 def not_a_parent(uri: str, run_id: str) -> str | None:
     """Why ``run_id`` is not a sweep's parent run (a job's run of a sweep, or a single run), else None; an
     unknown id or store is left to :func:`losslab.report.sweep.write` to say."""
-    from losslab import tracking
-    from losslab.store import PARENT_TAG, SWEEP_TAG, Store
-
     try:
         run = Store(uri).run(run_id)
     except Exception:

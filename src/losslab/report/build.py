@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 import math
 import tempfile
 import zlib
@@ -10,9 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from losslab import predictions
-from losslab.metrics import greater_is_better
+from losslab import predictions, tracking
+from losslab.metrics import greater_is_better, temperature
+from losslab.metrics.thresholds import choose
 from losslab.report import flags as rules
+from losslab.report import items
 from losslab.report import stats
 from losslab.report.rows import Row, group, seed_key, split_key, suite_metrics
 from losslab.store import RACE_TAG, Store
@@ -69,8 +73,6 @@ class Report:
 
 
 def items_module():
-    from losslab.report import items
-
     return items
 
 
@@ -91,8 +93,6 @@ def _item_replicates(report: Report, preds: dict, names, thresholds: dict, resam
                      temperatures: dict | None = None) -> dict:
     """run id -> metric -> (resamples,) values; the runs of one split (and one set of test items) share the
     resampled items."""
-    from losslab.report import items
-
     groups: dict[tuple, list] = {}
     for row in report.rows:
         for run in row.runs:
@@ -123,9 +123,6 @@ def _temperatures(report: Report, finished: list, preds: dict, val: dict, names)
     """run id -> the temperature fitted on the run's own validation predictions (losslab.metrics.temperature:
     the calibration papers' grid search on validation ECE); the ``ts_`` metrics (ECE and NLL of the test logits
     divided by it) join the run's test metrics, in memory only. Empty unless every run kept both splits."""
-    from losslab.metrics import temperature
-    from losslab.report import items
-
     if not finished or len(preds) < len(finished) or any(val.get(r.info.run_id) is None for r in finished):
         return {}
     out = {}
@@ -147,8 +144,6 @@ def _temperatures(report: Report, finished: list, preds: dict, val: dict, names)
 
 def _race(uri: str, parent_id: str) -> dict | None:
     """The race's state from the parent run's ``losslab.race`` tag (None for an ordinary sweep)."""
-    import json
-
     try:
         raw = Store(uri).run(parent_id).data.tags.get(RACE_TAG)
         return json.loads(raw) if raw else None
@@ -159,8 +154,6 @@ def _race(uri: str, parent_id: str) -> dict | None:
 def declared_metrics(runs: list, objective: str, metrics: list[str], extra=None) -> list[str]:
     """The sweep's declared question: its objective, then the metrics declared with ``report.metrics=[...]``
     (logged as a param by every run) or passed here (``--metrics``), among those the runs logged."""
-    import ast
-
     named = list(extra or [])
     for run in runs[:1]:
         raw = run.data.params.get("report.metrics")
@@ -174,8 +167,6 @@ def declared_metrics(runs: list, objective: str, metrics: list[str], extra=None)
 
 
 def build(uri: str, parent_id: str, resamples: int = RESAMPLES, declare=None) -> Report:
-    from losslab import tracking
-
     finished, failed = tracking.latest_per_job(tracking.children(uri, parent_id))
     params = finished[0].data.params if finished else {}
     objective = next((r.data.params.get("task.objective") for r in finished), None) or ""
@@ -200,9 +191,6 @@ def build(uri: str, parent_id: str, resamples: int = RESAMPLES, declare=None) ->
                             "predictions (runs made before they were logged): their cells have no test interval "
                             "and their comparisons use the seeds alone.")
     if suite == "multilabel" and val and all(v is not None for v in val.values()):
-        from losslab.metrics.thresholds import choose
-        from losslab.report import items
-
         for run_id, (_, p, y) in val.items():
             thresholds[run_id] = choose(p, y)
             _, tp, ty = preds[run_id]

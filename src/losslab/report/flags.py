@@ -33,6 +33,12 @@ import statistics
 
 import numpy as np
 
+from losslab.metrics.entities.score import entity_counts
+from losslab.metrics.levels import split
+
+# scipy is imported inside functions: report.table imports this module, and ui.py (imported by run.py before
+# preflight has checked the config) imports report.table
+
 ALPHA = 0.05
 WINDOW = 4            # evaluations at the end of a curve read for its trend
 SPREAD_SHARE = 0.01   # regression: predictions whose spread is under 1% of the labels' are a constant
@@ -78,8 +84,6 @@ def degenerate(suite: str, predictions, labels, label_names=None, thresholds=Non
     if suite == "classification":
         return _class_rule(np.asarray(predictions).argmax(1), np.asarray(labels, dtype=np.int64), label_names)
     if suite == "ratings":
-        from losslab.metrics.levels import split
-
         t = np.asarray(labels, dtype=np.float64)
         level = np.floor((t * np.arange(t.shape[1])).sum(1) + 0.5).astype(np.int64)
         return _class_rule(split(predictions, t.shape[1])[1], level, label_names)  # the loss's own decoding
@@ -105,7 +109,6 @@ def degenerate(suite: str, predictions, labels, label_names=None, thresholds=Non
         majority, share = _one(truth)
         accuracy = float(np.mean(scored == truth))
         if accuracy <= share + 1e-12 and label_names:  # and not one entity right: a weak tagger is not degenerate
-            from losslab.metrics.entities.score import entity_counts
 
             if entity_counts(p, y, label_names)[:, 2].sum() == 0:
                 return (f"no entity right, and token accuracy {accuracy:.4f} no better than tagging every token "

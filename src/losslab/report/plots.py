@@ -26,6 +26,9 @@ from losslab.report.build import Report
 from losslab.report.table import arrow
 from losslab.store import Store
 
+# matplotlib is imported inside functions: the Agg backend is chosen before pyplot loads, and only writing the
+# plots needs it (report.sweep imports this module)
+
 MAX_SERIES = 8
 SIGNED = frozenset({"pearson", "spearman", "r2"})  # can be below 0: points on a free axis, never bars
 SEP = " · "  # rows.row_labels: the loss, then each swept setting

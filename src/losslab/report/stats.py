@@ -49,6 +49,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# scipy is imported inside functions: race.py and report.table import this module, and ui.py (imported by run.py
+# before preflight has checked the config) imports report.table
+
 LEVEL = 0.95
 ALPHA = 0.05
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from losslab import paths
 from losslab.report.build import RESAMPLES, Report, build
+from losslab.report.plots import plots
 from losslab.report.rows import SEED_KEYS, Row, row_label, row_labels, run_labels, seed_key, suite_metrics
 from losslab.report.stats import compare, holm
 from losslab.report.table import VERSION, answer, comparisons, markdown, table
+from losslab.store import Store
 
 PARENT_FILE = "mlflow_parent.txt"  # in a sweep dir: "<tracking uri>\n<parent run id>\n"
 
@@ -26,9 +29,6 @@ __all__ = ["PARENT_FILE", "RESAMPLES", "Report", "Row", "SEED_KEYS", "VERSION", 
 def write(uri: str, parent_id: str, out: Path, log_to_parent: bool = True, resamples: int = RESAMPLES,
           metrics=None) -> Report:
     """Build the report, write it into ``out`` and (by default) onto the parent run as ``report/``."""
-    from losslab.report.plots import plots
-    from losslab.store import Store
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = build(uri, parent_id, resamples, declare=metrics)
@@ -53,7 +53,5 @@ def resolve(target: str, uri: str | None) -> tuple[str, str]:
         saved_uri, parent = marker.read_text().split()[:2]
         return uri or saved_uri, parent
     if uri is None:
-        from losslab import paths
-
         uri = f"sqlite:///{paths.project_root() / 'outputs' / 'mlflow.db'}"
     return uri, target

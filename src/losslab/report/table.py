@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from losslab import race as races
 from losslab.metrics import greater_is_better
 from losslab.report import flags as rules
 from losslab.report import stats
@@ -138,8 +139,6 @@ def answer(report: Report) -> str:
     decisions come first."""
     text = _answer(report)
     if report.race:
-        from losslab import race as races
-
         try:  # worded by this code from the saved state
             said = races.from_dict(report.race).answer()
         except (KeyError, TypeError, ValueError):

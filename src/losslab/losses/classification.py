@@ -193,8 +193,7 @@ class Focal(_ClassWeighted):
     # FLSD-53 (Mukhoti et al., NeurIPS 2020, "sample-dependent" focal loss): gamma 5 for an item whose p_y < 0.2,
     # else 3; the authors' code (torrvision/focal_calibration, FocalLossAdaptive(gamma=3)) picks it per item from
     # p_y as a constant (no gradient through the choice).
-    SCHEDULES = {"flsd53": ((0.2, 5.0),)}
-    SCHEDULE_ELSE = {"flsd53": 3.0}
+    SCHEDULES = ("flsd53",)
 
     def __init__(self, gamma: float | str = 2.0, alpha: float | Sequence[float] | str | None = None):
         scalar = alpha is None or isinstance(alpha, (int, float))
@@ -211,14 +210,11 @@ class Focal(_ClassWeighted):
         self.alpha = float(alpha) if scalar and alpha is not None else None
 
     def gammas(self, logp_y: torch.Tensor) -> torch.Tensor | float:
-        """The gamma of each item: the constant, or the schedule's value for the item's p_y (no gradient)."""
+        """The gamma of each item: the constant, or FLSD-53's 5 where p_y < 0.2, else 3 (no gradient)."""
         if not isinstance(self.gamma, str):
             return self.gamma
-        p = logp_y.detach().exp()
-        out = torch.full_like(p, self.SCHEDULE_ELSE[self.gamma])
-        for below, value in reversed(self.SCHEDULES[self.gamma]):
-            out = torch.where(p < below, torch.full_like(p, value), out)
-        return out
+        low = logp_y.detach().exp() < 0.2
+        return torch.where(low, torch.full_like(logp_y, 5.0), torch.full_like(logp_y, 3.0))
 
     def sum_and_count(self, logits, labels):
         z, y = flatten(logits, labels)

@@ -189,7 +189,7 @@ class MLflowSweep(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from losslab import cluster, store, tracking
-        from losslab.report import sweep
+        from losslab.report import note, sweep
 
         os.environ.pop(cluster.PARENT_RUN_ENV, None)
         if not self.run_id:
@@ -212,7 +212,7 @@ class MLflowSweep(Callback):
                 if self.report and finished:
                     try:
                         built = write_report(uri, self.run_id, out)
-                        ui.describe_sweep(uri, self.run_id, built, len(failed))  # the answer on the parent's page
+                        ui.describe_sweep(uri, self.run_id, note.sweep_note(built, len(failed)))  # the answer on the parent's page
                         print(sweep.table(built, markdown=False),
                               f"\n\n{sweep.answer(built)}\n  report: {out / 'report.md'}", flush=True)
                     except Exception:  # the runs are safe in the store: `python -m losslab.report` rebuilds it

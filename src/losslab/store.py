@@ -26,6 +26,7 @@ import functools
 PARENT_TAG = "mlflow.parentRunId"  # a sweep's job: its parent run
 RUN_NAME_TAG = "mlflow.runName"
 NOTE_TAG = "mlflow.note.content"  # a run's description: Markdown on its overview page
+NOTE_LIMIT = 8000  # MLflow's longest tag value
 ERROR_TAG = "error"  # a failed (or stopped) run's error in one line; the traceback is its artifact error.txt
 ERROR_FILE = "error.txt"
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from urllib.parse import quote
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -30,13 +29,11 @@ from omegaconf import OmegaConf
 from losslab import dataset_inputs, secrets, store, tracking
 from losslab.metrics import greater_is_better
 from losslab.naming import SEED_KEYS, run_labels, short
-from losslab.report.table import _render, answer, arrow, cell, difference, flag_words
-from losslab.store import NOTE_TAG, PARENT_TAG, RUN_NAME_TAG, SWEPT_TAG, Store
+from losslab.store import NOTE_LIMIT, NOTE_TAG, PARENT_TAG, RUN_NAME_TAG, SWEPT_TAG, Store
 
 log = logging.getLogger("losslab")
 
 SWEPT_ENV = "LOSSLAB_SWEPT"
-NOTE_LIMIT = 8000  # MLflow's longest tag value
 SECTION = "objective/"  # the judging metrics' prefix: their own section in the chart view
 _SEP = " · "
 
@@ -174,47 +171,6 @@ def end_job(cfg, test_metrics: dict, validation: float, step: int, logged=None) 
 
 # ---------------------------------------------------------------------------------------------------- the parent
 
-def _artifact_url(run_id: str, path: str) -> str:
-    """A link the MLflow UI resolves against its own address (the UI's own ``get-artifact`` endpoint)."""
-    return f"get-artifact?path={quote(path, safe='')}&run_uuid={run_id}"
-
-
-def objective_table(built) -> str:
-    """The rows ranked on the objective: test (mean over seeds, the seed interval ``s`` and the test-item interval
-    ``t``), the difference from the best row (its simultaneous interval, adjusted p, verdict), validation, flags."""
-    o = built.objective
-    ranked = built.ranking.get(o) or [r.label for r in built.rows]
-    head = ["loss", "seeds", f"test {o} {arrow(o)}", "against the best", f"validation {o}", "flags"]
-    lines = [head]
-    for label in ranked:
-        test = cell(built, label, o, markdown=True).replace("<br>", " ")
-        vs = difference(built, label, o, markdown=True).replace("<br>", " ")
-        lines.append([f"`{label}`", str(built.row(label).seeds()), test, vs,
-                      _fmt(getattr(built.validation.get(label), "mean", None)), flag_words(built, label) or "–"])
-    return _render(lines, markdown=True)
-
-
-def sweep_note(built, failed: int = 0) -> str:
-    """The parent run's description: the one-line answer, the rows ranked on the objective, the plots (the
-    report's artifacts, shown inline), and where the full report is."""
-    o = built.objective
-    plots = [f for f in built.files if str(f).endswith(".png")]
-    lines = [f"**Answer ({o} {arrow(o)} on test):** {answer(built)}", ""]
-    body = [objective_table(built), "",
-            f"Test: mean over seeds, `s` 95% interval over seeds, `t` 95% interval over test items. Against the "
-            f"best: the difference, its simultaneous interval (all pairs of rows at once) and the same test's "
-            f"adjusted p; *worse* when the interval excludes 0, *tie* when it cannot tell. Every metric "
-            f"and the statistics: Artifacts → `report/report.md`."]
-    if failed:
-        body += ["", f"**{failed} job(s) failed**: see the runs marked failed."]
-    images = ["", *[f"![{p.stem}]({_artifact_url(built.parent_id, 'report/' + p.name)})" for p in plots]]
-    for candidate in ([*lines, *body, *images], [*lines, *body], lines):
-        text = "\n".join(candidate)
-        if len(text) <= NOTE_LIMIT:
-            return text
-    return text[:NOTE_LIMIT]
-
-
 def log_parent_datasets(uri: str, parent_id: str, runs: list) -> None:
     """The datasets of a sweep's runs, each once, as inputs of its parent run (its *Dataset* column)."""
     seen, inputs = set(), []
@@ -228,6 +184,7 @@ def log_parent_datasets(uri: str, parent_id: str, runs: list) -> None:
         Store(uri).log_dataset_inputs(parent_id, inputs)
 
 
-def describe_sweep(uri: str, parent_id: str, built, failed: int = 0) -> None:
-    """The report on the parent run's overview page (its description)."""
-    Store(uri).set_tag(parent_id, NOTE_TAG, sweep_note(built, failed))
+def describe_sweep(uri: str, parent_id: str, note: str) -> None:
+    """The report on the parent run's overview page (its description): ``note`` from
+    :func:`losslab.report.note.sweep_note`, cut to MLflow's longest tag value."""
+    Store(uri).set_tag(parent_id, NOTE_TAG, note[:NOTE_LIMIT])

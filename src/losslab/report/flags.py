@@ -32,12 +32,10 @@ import math
 import statistics
 
 import numpy as np
+from scipy import stats
 
 from losslab.metrics.entities.score import entity_counts
 from losslab.metrics.levels import split
-
-# scipy is imported inside functions: report.table imports this module, and ui.py (imported by run.py before
-# preflight has checked the config) imports report.table
 
 ALPHA = 0.05
 WINDOW = 4            # evaluations at the end of a curve read for its trend
@@ -133,7 +131,6 @@ def trend(histories: list[list[float]], greater_is_better: bool, window: int = W
     than three evaluations, or four for one seed). Two or more seeds: a one-sample t-test of the seeds' slopes
     (the seeds are the independent replicates; consecutive evaluations of one curve are not); one seed: the
     slope's own regression t-test."""
-    from scipy import stats
 
     sign = 1.0 if greater_is_better else -1.0
     # the last ``window`` evaluations; a shorter curve less its first evaluation (still on the warm-up ramp)
@@ -194,7 +191,6 @@ def seeds_disagree(values: dict[str, list[float]], alpha: float = ALPHA) -> dict
     """row -> why its seeds disagree (informative), from each row's test objective per seed (rows with fewer
     than two seeds left out): its variance against the pooled variance of the other rows, a one-sided F-test
     at level ``alpha / rows``."""
-    from scipy import stats
 
     rows = {r: np.asarray(v, dtype=float) for r, v in values.items() if len(v) >= 2}
     out = {}

@@ -48,9 +48,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
-# scipy is imported inside functions: race.py and report.table import this module, and ui.py (imported by run.py
-# before preflight has checked the config) imports report.table
+from scipy import stats
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -58,7 +56,6 @@ ALPHA = 0.05
 
 def t_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
     """(mean, low, high): the t-interval of the mean of ``values``; low = high = NaN for fewer than two."""
-    from scipy import stats
 
     x = np.asarray(list(values), dtype=float)
     if len(x) == 0:
@@ -182,7 +179,6 @@ class Difference:
 
 def sign_flip_p(diffs) -> float:
     """Exact two-sided p-value of the paired sign-flip permutation test of mean(diffs) = 0."""
-    from scipy import stats
 
     d = np.asarray(diffs, dtype=float)
     if not np.any(d):
@@ -194,7 +190,6 @@ def sign_flip_p(diffs) -> float:
 
 def permutation_p(xa, xb) -> float:
     """Exact two-sided p-value of the two-sample permutation test of equal means."""
-    from scipy import stats
 
     xa, xb = np.asarray(xa, dtype=float), np.asarray(xb, dtype=float)
     if xa.mean() == xb.mean():
@@ -255,7 +250,6 @@ def degrees_of_freedom(var_seed: float, df_seed: float, var_item: float) -> floa
     a plug-in seed variance from 2–4 degrees of freedom that comes out small would otherwise lend the sum
     far more degrees of freedom than it has (measured: 27% false *worse* among 12 identical rows with 3 seeds,
     4.7% with the bound; ``tests/test_report_calibration.py``)."""
-    from scipy import stats
 
     if not var_item:
         return df_seed
@@ -266,7 +260,6 @@ def degrees_of_freedom(var_seed: float, df_seed: float, var_item: float) -> floa
 
 
 def _difference(pair: _Pair, level: float) -> Difference:
-    from scipy import stats
 
     if pair.exact_p is not None:
         sure = pair.exact_p < 1 - level
@@ -339,7 +332,6 @@ def compare_with_best(samples: dict, greater_is_better: bool, metrics: int = 1, 
 def mean_interval(sample: Sample, level: float = LEVEL) -> tuple[float, float, float, str]:
     """(mean, low, high, how): the interval of a row's mean with both sources (seeds + the shared test items),
     or, for one unit, the test-sample percentile interval alone, marked so."""
-    from scipy import stats
 
     mean = sample.mean()
     if sample.n < 2:

@@ -119,6 +119,26 @@ def test_a_misspelt_group_is_answered_too():
     assert message.startswith("los=huber: los is not a config group. Did you mean loss?")
 
 
+def test_a_primary_config_in_the_config_dir_brings_its_search_path(tmp_path):
+    (tmp_path / "extra" / "loss").mkdir(parents=True)
+    (tmp_path / "extra" / "loss" / "mine_only.yaml").write_text("{}\n")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "study.yaml").write_text(f"hydra:\n  searchpath: [file://{tmp_path / 'extra'}]\n")
+    assert _problems("--config-dir", str(tmp_path / "mine"), "--config-name", "study", "loss=mine_only") == []
+    assert "'mine_only'" in _problems("--config-dir", str(tmp_path / "mine"), "loss=mine_only")[0]  # train's path
+
+
+def test_the_check_leaves_hydra_as_it_found_it():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    assert _problems("loss=hubber") and not GlobalHydra.instance().is_initialized()  # @hydra.main starts next
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        outer = GlobalHydra.instance().hydra
+        assert _problems("loss=hubber") and GlobalHydra.instance().hydra is outer
+        assert compose("train", overrides=["loss=huber"]).loss
+
+
 def _train_py(*args, code_after="", timeout=120):
     """train.py in a subprocess through runpy, reporting its exit code and whether heavy modules were imported."""
     code = (

@@ -5,25 +5,23 @@
 - a module with a ``reduction`` attribute (every ``torch.nn`` loss: ``nn.MSELoss()``, ``nn.CrossEntropyLoss()``,
   ...) is switched to ``reduction="sum"`` and divided by ``num_items_in_batch``: exact under accumulation;
 - any other callable ``(prediction, labels) -> number`` (most tutorials' losses) gets what it was written for:
-  the model output object when its code reads ``outputs.<field>`` (or ``outputs["logits"]``), else the logits
-  tensor, with labels shaped like the prediction (regression with one output: ``(batch, 1)``). Under gradient
-  accumulation or several processes, a callable that returns a *mean over its micro-batch's items* is made
-  exact by multiplying it by ``local items / num_items_in_batch``: when it declares ``item_mean = True``, or
-  when a probe on a synthetic batch and its two parts shows ``loss(batch)`` is the item-weighted mean of the
-  parts. One that is not (a batch statistic such as RMSE or a correlation) is refused, never silently run
-  with gradients k times too large;
+  the logits tensor when it runs on one, else the model output object (code that reads ``outputs.<field>`` or
+  ``outputs["logits"]``), tried once on a synthetic batch when the loss is built; labels come shaped like the
+  prediction (regression with one output: ``(batch, 1)``). Under gradient accumulation or several processes,
+  a callable that returns a *mean over its micro-batch's items* is made exact by multiplying it by
+  ``local items / num_items_in_batch``: when it declares ``item_mean = True``, or when a probe on a synthetic
+  batch and its two parts shows ``loss(batch)`` is the item-weighted mean of the parts. One that is not (a
+  batch statistic such as RMSE or a correlation) is refused, never silently run with gradients k times too
+  large;
 - ``losslab.losses.trainer_loss.TrainerLoss`` names a Trainer subclass whose own ``compute_loss`` computes
   the loss (see that module).
 """
 
 from __future__ import annotations
 
-import ast
-import functools
 import inspect
 import logging
-import re
-import textwrap
+import warnings
 
 import torch
 
@@ -68,96 +66,6 @@ def item_count(labels: torch.Tensor, kind: str) -> torch.Tensor:
     return _count(labels[..., 1:] if kinds.get(kind).next_token else labels)
 
 
-# ---------------------------------------------------------------------- what the callable was written for
-def _code_of(fn):
-    """The function whose code runs when ``fn`` is called, and the name of its prediction parameter."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    if isinstance(fn, torch.nn.Module):
-        func = type(fn).forward
-    elif inspect.isfunction(fn) or inspect.ismethod(fn):
-        func = fn
-    elif callable(fn):
-        func = type(fn).__call__
-    else:
-        return None, None
-    func = inspect.unwrap(getattr(func, "__func__", func))
-    try:
-        params = [p for p in inspect.signature(func).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return func, None
-    if params and params[0].name in ("self", "cls") and not inspect.isfunction(fn):
-        params = params[1:]
-    return func, (params[0] if params else None)
-
-
-def _parsed(func) -> ast.AST | None:
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return None
-    for node in ast.walk(tree):  # the function itself (a lambda's line may hold more)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            return node
-    return None
-
-
-def reads_model_output(fn) -> bool | None:
-    """Whether ``fn`` expects the model output object as its first argument, not the logits tensor.
-
-    True when its code reads a field of it that a tensor does not have (``outputs.logits``,
-    ``outputs.hidden_states``) or a string key (``outputs["logits"]``), or its annotation names a model output;
-    False when it only uses it as a tensor; None when its code cannot be read. ``takes_outputs = True|False``
-    on the callable overrides this.
-    """
-    declared = getattr(fn, "takes_outputs", None)
-    if declared is not None:
-        return bool(declared)
-    func, param = _code_of(fn)
-    if func is None or param is None:
-        return None
-    note = param.annotation
-    if note is not inspect.Parameter.empty:
-        text = note if isinstance(note, str) else getattr(note, "__name__", str(note))
-        if "Output" in text or "Mapping" in text or "dict" in text.lower():
-            return True
-        if "Tensor" in text:
-            return False
-    node = _parsed(func)
-    if node is None:
-        return None
-    name = param.name
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == name:
-            if not hasattr(torch.Tensor, sub.attr):
-                return True
-        if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id == name:
-            key = sub.slice
-            if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                return True
-    return False
-
-
-def reads_name(func, name: str) -> bool:
-    """Whether the code of ``func`` uses ``name`` (as a variable or a string key) beyond its signature;
-    True when its code cannot be read."""
-    node = _parsed(func)
-    if node is None:
-        return True
-    body = node.body if isinstance(node.body, list) else [node.body]
-    for stmt in body:
-        for sub in ast.walk(stmt):
-            if isinstance(sub, ast.Name) and sub.id == name:
-                return True
-            if isinstance(sub, ast.Constant) and sub.value == name:
-                return True
-    return False
-
-
-_NO_ATTRIBUTE = re.compile(r"'Tensor' object has no attribute '(\w+)'")
-
-
 class SumReduced(torch.nn.Module):
     """A ``torch.nn``-style loss set to ``reduction="sum"`` and divided by ``num_items_in_batch``."""
 
@@ -189,7 +97,7 @@ class BatchMean(torch.nn.Module):
     def __init__(self, fn, kind: str, takes_outputs: bool | None = None, rescale: bool = False, width: int = 1):
         super().__init__()
         self.fn, self.kind, self.rescale, self.width = fn, kind, rescale, width
-        self.takes_outputs = reads_model_output(fn) if takes_outputs is None else takes_outputs
+        self.takes_outputs = wants_model_output(fn, kind, width) if takes_outputs is None else takes_outputs
         self.task_kinds = getattr(fn, "task_kinds", None)
         self.labels_like_prediction = True
         if self.takes_outputs:
@@ -206,21 +114,11 @@ class BatchMean(torch.nn.Module):
 
     def call(self, outputs, labels):
         """The callable's own value on this micro-batch."""
-        if self.takes_outputs:
-            if self.labels_like_prediction:
-                labels = shaped_labels(logits_of(outputs), labels, self.kind)
-            return self.fn(outputs, labels)
-        try:
+        if not self.takes_outputs:
             return self.fn(*_pair(logits_of(outputs), labels, self.kind))
-        except AttributeError as err:  # code we could not read that wants the output object after all
-            field = _NO_ATTRIBUTE.search(str(err))
-            if self.takes_outputs is not None or not field or not hasattr(outputs, field.group(1)):
-                raise
-            log.info("%s reads `.%s` of its first argument: it gets the model output from now on",
-                     getattr(self.fn, "__name__", type(self.fn).__name__), field.group(1))
-            self.takes_outputs = True
-            self._choose_label_shape()
-            return self.call(outputs, labels)
+        if self.labels_like_prediction:
+            labels = shaped_labels(logits_of(outputs), labels, self.kind)
+        return self.fn(outputs, labels)
 
     def forward(self, outputs, labels, num_items_in_batch=None):
         value = self.call(outputs, labels)
@@ -232,7 +130,7 @@ class BatchMean(torch.nn.Module):
         return normalize(value * count, count, num_items_in_batch)
 
 
-# ---------------------------------------------------------------------- is it a mean over items?
+# ---------------------------------------------------------------------- probes on a synthetic batch
 def _probe_batch(kind: str, width: int, generator: torch.Generator):
     """A synthetic micro-batch of 8 items for ``kind``: ``(logits, labels)``."""
     n, t = 8, 5
@@ -255,6 +153,37 @@ def _as_output(logits: torch.Tensor, kind: str):
     from transformers import modeling_outputs
 
     return getattr(modeling_outputs, kinds.get(kind).output)(logits=logits)
+
+
+def wants_model_output(fn, kind: str, width: int = 1) -> bool:
+    """Whether ``fn`` expects the model output object as its first argument, not the logits tensor, decided by
+    calling it on a synthetic batch (``takes_outputs = True|False`` on the callable overrides this).
+
+    False when it runs on the logits tensor; else True when it runs on the model output. When it runs on
+    neither (the batch is not what it expects, or it reads a field the synthetic output lacks, such as
+    ``outputs.hidden_states``): False when its error on the model output names the output's type (the code
+    used it as a tensor: ``'SequenceClassifierOutput' object has no attribute 'view'``), else True.
+    """
+    declared = getattr(fn, "takes_outputs", None)
+    if declared is not None:
+        return bool(declared)
+    logits, labels = _probe_batch(kind, width, torch.Generator().manual_seed(0))
+    if _raised(fn, *_pair(logits, labels, kind)) is None:
+        return False
+    output = _as_output(logits, kind)
+    err = _raised(fn, output, shaped_labels(logits, labels, kind))
+    return err is None or type(output).__name__ not in str(err)
+
+
+def _raised(fn, *args) -> Exception | None:
+    """What ``fn(*args)`` raised, without gradients or warnings (a made-up batch: they are not the run's)."""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn(*args)
+    except Exception as err:  # noqa: BLE001  (the user's code on a made-up batch: anything can happen)
+        return err
+    return None
 
 
 def probe_item_mean(adapted: BatchMean, kind: str, width: int = 1) -> tuple[bool, str]:

@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from losslab.errors import ConfigError
+from losslab.paths import PARENT_FILE
 
 PARENT_RUN_ENV = "LOSSLAB_PARENT_RUN_ID"  # the sweep's parent run id, set by the launching process
-PARENT_FILE = "mlflow_parent.txt"  # = losslab.report.PARENT_FILE (kept import-free here)
 HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 PROBE_TIMEOUT_S = 5.0
 

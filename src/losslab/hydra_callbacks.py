@@ -12,13 +12,29 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from losslab import cluster, distributed, faults, identity, integrity, race_sweeper, secrets, store, tracking, ui
+from losslab.cluster import check_server
+from losslab.errors import UsageError
+from losslab.faults import exit_code
+from losslab.losses.targets import check_targets
+from losslab.paths import PARENT_FILE
+from losslab.store import ERROR_TAG, Store
+
+# The report (numpy, SciPy, matplotlib) is imported where a sweep's report is written, inside the functions:
+# every job imports this module (Hydra instantiates its callbacks), and a job never needs the report.
 
 log = logging.getLogger("losslab")
 
@@ -27,8 +43,6 @@ def write_report(uri: str, parent_id: str, out: Path):
     """The sweep's report (:func:`losslab.report.sweep.write`), written into a temporary folder beside ``out``
     and moved into place whole: a kill while it is written never leaves part of a report (an earlier attempt's
     stays until the new one is complete)."""
-    import shutil
-    import tempfile
 
     from losslab.report import sweep
 
@@ -51,9 +65,6 @@ def check_sweep_dir(config: DictConfig) -> None:
     """Refuse a sweep dir that holds another sweep's files (its ``mlflow_parent.txt`` names a parent run of
     other overrides, or of another store), before Hydra writes its jobs' folders there. The same sweep again
     (a resumed one) is welcome."""
-    from losslab import identity, integrity, secrets
-    from losslab.report.sweep import PARENT_FILE
-    from losslab.store import Store
 
     sweep_dir = Path(config.hydra.sweep.dir)
     marker = sweep_dir / PARENT_FILE
@@ -74,12 +85,6 @@ def check_sweep_dir(config: DictConfig) -> None:
 def composed_key(config: DictConfig) -> str | None:
     """:func:`losslab.integrity.composed_key` of the job ``config`` (with its ``hydra`` node) describes, before
     Hydra runs it; None when it does not resolve (the job itself then says why)."""
-    import copy
-
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict, read_write
-
-    from losslab import integrity
 
     job = copy.deepcopy(config)
     with read_write(job), open_dict(job):
@@ -108,8 +113,6 @@ class MLflowSweep(Callback):
         stopped a job: SIGTERM from a scheduler, Ctrl-C). A rerun of the sweep drops this ``error`` tag."""
         if self.ended:
             return
-        from losslab import faults
-        from losslab.store import ERROR_TAG, Store
 
         signal = faults.stopped_by()  # a job stopped by SIGTERM / Ctrl-C ended the sweep: not the launcher
         if signal:
@@ -128,7 +131,6 @@ class MLflowSweep(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         """A single run: a run dir that holds another job's files (its ``losslab_job.json``) is refused in one
         line, before Hydra writes its own files there."""
-        from losslab import integrity
 
         run_dir = Path(str(config.hydra.run.dir))
         if integrity.read(run_dir) is None:
@@ -143,21 +145,13 @@ class MLflowSweep(Callback):
             sys.exit(2)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from losslab import cluster, distributed, identity, secrets, store, tracking
-        from losslab.report.sweep import PARENT_FILE
-
         distributed.refuse_sweep()  # under torchrun (also a preset that sweeps): every rank would run it all
-        from losslab.cluster import check_server
-        from losslab.errors import UsageError
 
         try:
             check_server(config.tracking.uri)  # before the parent run: a dead server is one line, in seconds
             if config.get("loss") is not None:  # loss._target_=builtins.open: refused before anything is called
-                from losslab.losses.targets import check_targets
-
                 check_targets(config.loss)
             check_sweep_dir(config)  # another sweep's folder: refused before Hydra writes into it
-            from losslab import race_sweeper
 
             if race_sweeper.is_race(config):  # race=losses: its knobs, before the parent run
                 race_sweeper.check(config)
@@ -165,8 +159,6 @@ class MLflowSweep(Callback):
             tracking.ensure_experiment(config.tracking.uri, config.tracking.experiment,
                                        config.tracking.get("artifact_location"))
         except UsageError as err:
-            from losslab.faults import exit_code
-
             print(f"losslab: error: {err}", file=sys.stderr, flush=True)
             sys.exit(exit_code(err))
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -179,7 +171,6 @@ class MLflowSweep(Callback):
         }
         self.run_id = tracking.start_parent(config.tracking, tags)
         os.environ[cluster.PARENT_RUN_ENV] = self.run_id
-        from losslab import ui
 
         ui.start_sweep(config, self.run_id)  # the swept keys: each job names its run by them
         atexit.register(self._end_if_abandoned, str(config.tracking.uri), self.run_id)  # submission failed
@@ -188,7 +179,6 @@ class MLflowSweep(Callback):
         (sweep_dir / PARENT_FILE).write_text(f"{uri}\n{self.run_id}\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from losslab import cluster, store, tracking
         from losslab.report import note, sweep
 
         os.environ.pop(cluster.PARENT_RUN_ENV, None)
@@ -198,7 +188,6 @@ class MLflowSweep(Callback):
         uri = config.tracking.uri
         # the parent ends (FINISHED / FAILED) only once its report is written whole
         finished, failed = tracking.latest_per_job(tracking.children(uri, self.run_id))
-        from losslab import faults, ui
 
         try:  # the children named by the report's rule: `huber · delta=0.5 · seed=1`
             ui.name_children(uri, self.run_id, finished)
@@ -250,10 +239,6 @@ class MaskCredentials(Callback):
     launcher's worker did not start through ``train.py``)."""
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        from hydra.types import RunMode
-
-        from losslab import secrets
-
         secrets.mask_console()
         hc = config.hydra
         if hc.get("output_subdir") is not None:
@@ -267,9 +252,6 @@ class MaskCredentials(Callback):
 def mask_yaml_file(path: Path) -> bool:
     """Rewrite a YAML file Hydra wrote with its secrets masked (atomically: parallel jobs may rewrite the sweep's
     ``multirun.yaml`` at once). Returns whether anything was masked."""
-    from omegaconf import OmegaConf
-
-    from losslab import secrets
 
     if not path.is_file():
         return False

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+PARENT_FILE = "mlflow_parent.txt"  # in a sweep dir: "<tracking uri>\n<parent run id>\n"
 
 
 def project_root() -> Path:

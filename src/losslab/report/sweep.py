@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from losslab import paths
+from losslab.paths import PARENT_FILE
 from losslab.report.build import RESAMPLES, Report, build
 from losslab.report.plots import plots
 from losslab.report.rows import SEED_KEYS, Row, row_label, row_labels, run_labels, seed_key, suite_metrics
@@ -19,7 +20,6 @@ from losslab.report.stats import compare, holm
 from losslab.report.table import VERSION, answer, comparisons, markdown, table
 from losslab.store import Store
 
-PARENT_FILE = "mlflow_parent.txt"  # in a sweep dir: "<tracking uri>\n<parent run id>\n"
 
 __all__ = ["PARENT_FILE", "RESAMPLES", "Report", "Row", "SEED_KEYS", "VERSION", "answer", "build", "compare",
            "comparisons", "holm", "markdown", "resolve", "row_label", "row_labels", "run_labels", "seed_key",

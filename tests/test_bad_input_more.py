@@ -166,6 +166,8 @@ def test_a_symlink_to_nothing_names_its_target(tmp_path):
     (["task=sentiment", "loss=focal", "loss.gamma=-2"], "loss.gamma=-2 is refused by loss=focal: gamma must be >= 0"),
     (["task=sentiment", "loss=composite", "loss.terms.focal.loss.gamma=-2"],
      "loss.terms.focal.loss.gamma=-2 is refused by loss=composite: gamma must be >= 0"),
+    (["task=rating_dist", "loss=coral", "loss.bias_init=median"],
+     "loss.bias_init=median is refused by loss=coral: bias_init must be one of coral_pytorch, prior, got 'median'"),
 ])
 def test_a_value_the_loss_refuses_is_one_line_naming_the_option(tmp_path, args, message):
     _, err = _one_line(tmp_path, ["debug=quick", *args], message)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import compose, run_train, runs
 from hydra.utils import instantiate
 
@@ -17,6 +18,7 @@ from coral_pytorch.losses import coral_loss, corn_loss  # noqa: E402
 
 from losslab import models  # noqa: E402
 from losslab.losses import Coral, Corn  # noqa: E402
+from losslab.losses.base import fit_to_train  # noqa: E402
 from losslab.losses.ordinal import CoralLayer  # noqa: E402
 
 K = 9  # rating_dist's levels
@@ -256,8 +258,8 @@ def test_the_ratings_suite_the_report_and_the_degenerate_check_use_the_losss_lev
     assert suite.preprocess_logits(SoftCrossEntropy()) is getattr(SoftCrossEntropy(), "predictions", None)
 
 
-@pytest.mark.slow  # trains the tiny model (debug=quick) twice
-@pytest.mark.parametrize("loss", ["coral", "corn"])
+@pytest.mark.slow  # trains the tiny model (debug=quick) three times
+@pytest.mark.parametrize("loss", ["coral", "coral_prior", "corn"])
 def test_rating_dist_keeps_the_losss_levels_end_to_end(tmp_path, loss):
     from losslab import predictions
 
@@ -271,3 +273,59 @@ def test_rating_dist_keeps_the_losss_levels_end_to_end(tmp_path, loss):
     assert np.all((preds[:, -1] >= 0) & (preds[:, -1] <= K - 1))
     truth = np.floor((labels * np.arange(K)).sum(1) + 0.5)
     assert run.data.metrics["test_level_mae"] == pytest.approx(np.abs(preds[:, -1] - truth).mean(), rel=1e-6)
+    fitted = sorted(k for k in run.data.params if k.startswith("loss.fitted.coral_bias."))
+    assert fitted == ([f"loss.fitted.coral_bias.{k}" for k in range(K - 1)] if loss == "coral_prior" else [])
+    if fitted:  # the biases the head started from: falling with k, as the shares of items above each level
+        bias = [float(run.data.params[k]) for k in fitted]
+        assert bias == sorted(bias, reverse=True) and bias[0] > 0 > bias[-1]
+
+
+# ------------------------------------------------------------------------------------------ bias_init: prior
+def test_coral_prior_starts_the_head_at_the_training_level_distribution():
+    cfg, loss, model, tok = _tiny("coral_prior")
+    assert loss.bias_init == "prior" and loss.needs_train_labels
+    start = model.classifier.coral_bias.detach().clone()
+    torch.testing.assert_close(start, torch.arange(K - 1, 0, -1).float() / (K - 1))  # coral_pytorch's, until fit
+    # rating_dist's labels: one distribution over the K levels per item; its level is the mean rounded half up
+    levels = torch.tensor([0, 1, 1, 2, 2, 2, 3, 4, 4, 4, 5, 6, 6, 7, 7, 7, 7, 8, 8, 0])
+    dists = F.one_hot(levels, K).float()
+    dists[0] = torch.tensor([0.5, 0.5] + [0.0] * (K - 2))  # mean 0.5: rounded half up, level 1
+    levels[0] = 1
+    fitted = fit_to_train(loss, dists.tolist(), K)
+    share = torch.tensor([(levels > k).float().mean().item() for k in range(K - 1)])
+    expected = torch.logit(share)
+    torch.testing.assert_close(model.classifier.coral_bias.detach(), expected)
+    assert fitted == pytest.approx({f"coral_bias.{k}": float(b) for k, b in enumerate(expected)})
+    # an item scored w·h = 0 gets the training split's level distribution
+    probs = Coral.predictions(model.classifier.coral_bias.detach().unsqueeze(0)).exp()[0]
+    torch.testing.assert_close(probs, torch.bincount(levels, minlength=K).float() / len(levels))
+    # class ids work too (-100 left out), and an empty end level stays finite: its share is clipped at 1/2n
+    fit_to_train(loss, [3, 4, -100, 5, 5], K)
+    n = 4
+    torch.testing.assert_close(model.classifier.coral_bias.detach()[[0, 4, 7]],
+                               torch.logit(torch.tensor([1 - 0.5 / n, 2 / n, 0.5 / n])))
+
+
+def test_coral_prior_leaves_a_saved_head_as_it_was(tmp_path):
+    torch.manual_seed(1)
+    _, _, model, tok = _tiny("coral")
+    with torch.no_grad():
+        model.classifier.coral_bias.copy_(torch.linspace(2, -2, K - 1))
+    model.save_pretrained(tmp_path / "saved")
+    tok.save_pretrained(tmp_path / "saved")
+    cfg = compose(["task=rating_dist", "loss=coral_prior", "model=minilm", f"model.name_or_path={tmp_path / 'saved'}"])
+    loss = instantiate(cfg.loss)
+    again, _ = models.build(cfg.model, cfg.task, width=K - 1, loss=loss)
+    assert fit_to_train(loss, [0, 4, 8, 8], K) == {}
+    torch.testing.assert_close(again.classifier.coral_bias.detach(), torch.linspace(2, -2, K - 1))
+
+
+def test_coral_prior_refuses_levels_outside_the_head():
+    loss = Coral(bias_init="prior")
+    with pytest.raises(ValueError, match="needs the model built"):
+        loss.fit([1, 2])
+    loss.head_layer(8, K - 1)
+    with pytest.raises(ValueError, match=f"levels in 0..{K - 1}, got 0..{K}"):
+        loss.fit([0, K])
+    with pytest.raises(ValueError, match="bias_init must be one of coral_pytorch, prior, got 'mean'"):
+        Coral(bias_init="mean")

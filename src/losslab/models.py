@@ -114,8 +114,8 @@ def replace_head_layer(model, loss, width: int, source: str | None = None):
     layer = layer.to(device=old.weight.device, dtype=old.weight.dtype)
     parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
     setattr(parent, name.rpartition(".")[2], layer)
-    if source:
-        _load_saved_layer(layer, source, name)
+    if source and _load_saved_layer(layer, source, name):
+        layer.loaded_from = source  # a loss that initializes its layer from the data (coral's prior) leaves it
     return name
 
 

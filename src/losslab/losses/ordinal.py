@@ -81,12 +81,66 @@ class Coral(Loss):
     Before issue #32 ``loss=coral`` trained this loss on a plain K − 1-output linear head: the ordinal binary
     decomposition of Niu et al. (2016), which is not rank-consistent. The committed ``soft_labels`` study ran
     that, and took its level by the argmax of the level probabilities (see experiments/findings.md).
+
+    ``bias_init``: where the K − 1 biases start.
+
+    - ``"coral_pytorch"`` (the default, the authors' package): (K − 1, ..., 1) / (K − 1), thresholds 1/(K − 1)
+      apart. Only the biases set the thresholds' spacing (the weight is shared), and AdamW moves a parameter by
+      about the learning rate per step: at fine-tuning rates (1e-4, a few hundred steps) they cannot move the
+      ~1 logit apart that the levels need, and every item is scored near the middle of the scale
+      (``experiment=ordinal_levels``: the gaps were still 0.125 after 188 steps, in 5 of 5 seeds). The authors
+      train from scratch at 5e-4 for thousands of steps, where they can.
+    - ``"prior"``: b_k = logit of the training split's share of items with level > k (shares clipped to
+      [1/2n, 1 − 1/2n], so an empty end level stays finite): before training, an item scored w·h = 0 gets the
+      training split's level distribution, the prior initialization Lin et al. (2017) use for focal loss's
+      head. Set by :meth:`fit` once the training labels are known, on a head built fresh (a head loaded from
+      a saved model keeps its biases); a resumed run's checkpoint overwrites it as it does every weight.
     """
 
     task_kinds = (ORDINAL,)
     formula = "−Σ_k [ [y > k] log σ(z_k) + [y ≤ k] log(1 − σ(z_k)) ], z_k = w·h + b_k (shared w)"
     paper = "Cao, Mirjalili & Raschka, Pattern Recognition Letters 2020"
     reference = "NumPy closed form; coral_pytorch 1.4 (CoralLayer, coral_loss, proba_to_label)"
+    BIAS_INITS = ("coral_pytorch", "prior")
+
+    def __init__(self, bias_init: str = "coral_pytorch"):
+        super().__init__()
+        if bias_init not in self.BIAS_INITS:
+            raise ValueError(f"bias_init must be one of {', '.join(self.BIAS_INITS)}, got {bias_init!r}")
+        self.bias_init = bias_init
+        self._layers: list[CoralLayer] = []  # the heads this loss built (a list: not a submodule of the loss)
+
+    @property
+    def needs_train_labels(self) -> bool:
+        return self.bias_init == "prior"
+
+    def fit(self, train_labels, num_classes: int | None = None) -> dict[str, float]:
+        """``bias_init="prior"``: the biases of the head this loss built, from the training split's levels (class
+        ids, or one distribution over the K levels per item: its mean rounded half up, as
+        ``LevelsFromDistribution``). Returns them for the logs (``loss.fitted.coral_bias.<k>``)."""
+        import numpy as np
+
+        if not self._layers:
+            raise ValueError("coral: bias_init=prior needs the model built with this loss's head first")
+        layer = self._layers[-1]
+        k = layer.out_features + 1
+        rows = [np.asarray(r, dtype=float) for r in train_labels]
+        if rows and rows[0].ndim == 1 and rows[0].size == k:  # a distribution over the K levels per item
+            y = np.floor(np.stack(rows) @ np.arange(k) + 0.5).astype(int)
+        else:
+            y = np.concatenate([np.ravel(r) for r in rows]).astype(int) if rows else np.zeros(0, dtype=int)
+            y = y[y != IGNORE_INDEX]
+        if y.size == 0 or (y < 0).any() or (y >= k).any():
+            raise ValueError(f"coral: bias_init=prior needs training levels in 0..{k - 1}, got "
+                             f"{'none' if y.size == 0 else f'{int(y.min())}..{int(y.max())}'}")
+        n = y.size
+        share = np.clip([(y > j).mean() for j in range(k - 1)], 0.5 / n, 1 - 0.5 / n)
+        bias = np.log(share / (1 - share))
+        if getattr(layer, "loaded_from", None):  # a saved head: its trained biases stay
+            return {}
+        with torch.no_grad():
+            layer.coral_bias.copy_(torch.as_tensor(bias, dtype=layer.coral_bias.dtype))
+        return {f"coral_bias.{j}": float(b) for j, b in enumerate(bias)}
 
     def sum_and_count(self, logits, labels):
         z, y, count = _keep(logits, labels)
@@ -101,7 +155,9 @@ class Coral(Loss):
 
     def head_layer(self, in_features: int, num_outputs: int) -> nn.Module:
         """CORAL's layer: one shared weight vector and ``num_outputs`` (K − 1) biases."""
-        return CoralLayer(in_features, num_outputs)
+        layer = CoralLayer(in_features, num_outputs)
+        self._layers.append(layer)
+        return layer
 
     @staticmethod
     def predictions(logits: torch.Tensor, labels=None) -> torch.Tensor:

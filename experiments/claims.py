@@ -51,6 +51,8 @@ NOT_KEPT = "store not kept: cannot be rebuilt"
 EXPLORATORY = "exploratory: registered after the runs"
 FROM_CLAIMS_MD = "from claims.md (store not kept)"
 NOT_RUN = "declared; its study has not run yet"
+DECLARED_KEPT = "declared before the runs; rebuilt from the kept store"
+EXPLORATORY_KEPT = "exploratory; rebuilt from the kept store"
 
 
 class ClaimError(ValueError):
@@ -144,14 +146,17 @@ def read(path: Path) -> Claim:
                  bool(raw.get("registered_after_runs", False)), raw.get("recorded"))
 
 
-STUDIES = ("imbalance_losses", "ner_losses", "multilabel_losses", "soft_labels", "regression_losses", "label_noise")
+STUDIES = ("calibration", "ordinal_levels", "dice_ner", "label_noise_confirm", "ordinal_prior", "square_loss",
+           "asl_multilabel", "imbalance_losses", "ner_losses", "multilabel_losses", "soft_labels", "regression_losses",
+           "label_noise")
 
 
 def load(directory: Path = CLAIMS_DIR) -> list[Claim]:
-    """Every ``*.yaml`` claim of ``directory``, by study (findings.md's order), then by name."""
+    """Every ``*.yaml`` claim of ``directory``: the claims declared before their runs first, then the exploratory
+    ones (registered after), each by study (findings.md's order), then by name."""
     claims = [read(p) for p in sorted(Path(directory).glob("*.yaml"))]
     order = {s: i for i, s in enumerate(STUDIES)}
-    return sorted(claims, key=lambda c: (order.get(c.study, len(order)), c.study, c.name))
+    return sorted(claims, key=lambda c: (c.registered_after_runs, order.get(c.study, len(order)), c.study, c.name))
 
 
 # --- when a claim was registered, and what its study's runs did --------------------------------------------------
@@ -411,7 +416,8 @@ def _wrap(text: str, width: int) -> str:
 def forest(outcomes: list[Outcome], path) -> list[str]:
     """Every claim's a − b with its 95% interval, one row per claim, one panel per metric (differences in
     different units never share an axis), the equivalence margin shaded; rebuilt numbers filled, numbers
-    recorded in claims.md (store not kept) hollow and grey. Returns the rows drawn, top to bottom (claim names)."""
+    recorded in claims.md (store not kept) hollow and grey; among the rebuilt, a claim declared before its runs black,
+    an exploratory one blue. Returns the rows drawn, top to bottom (claim names)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -434,11 +440,11 @@ def forest(outcomes: list[Outcome], path) -> list[str]:
             rebuilt = o.status == "built"
             if c.direction == "≈":
                 ax.axvspan(-c.margin, c.margin, color="tab:green", alpha=0.15, lw=0)
-            color = "black" if rebuilt else "tab:gray"
+            color = ("tab:gray" if not rebuilt else "tab:blue" if c.registered_after_runs else "black")
             ax.plot([d.low, d.high], [y, y], color=color, lw=2, solid_capstyle="butt")
             ax.plot([d.diff], [y], "o", ms=7, color=color, mfc=color if rebuilt else "white", mew=1.5)
             ax.text(1.02, y, f"{d.diff:+.4f} [{d.low:+.4f}, {d.high:+.4f}]\n"
-                    f"{'rebuilt from the kept store' if rebuilt else FROM_CLAIMS_MD}\n"
+                    f"{(EXPLORATORY_KEPT if c.registered_after_runs else DECLARED_KEPT) if rebuilt else FROM_CLAIMS_MD}\n"
                     f"{_wrap(o.outcome.split(';')[-1].strip() if not rebuilt else o.outcome, 38)}",
                     transform=ax.get_yaxis_transform(), va="center", fontsize=7, color=color)
             sides = (f"a = {c.a.label}, b = {c.b.label}")
@@ -455,10 +461,11 @@ def forest(outcomes: list[Outcome], path) -> list[str]:
         ax.set_title(f"{metric}: a − b ({quantity} in {metric} units, 95% interval)", fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=7.5)
         ax.grid(axis="x", alpha=0.3)
-    handles = [Line2D([], [], color="black", marker="o", lw=2, label="rebuilt from the kept store"),
+    handles = [Line2D([], [], color="black", marker="o", lw=2, label=DECLARED_KEPT),
+               Line2D([], [], color="tab:blue", marker="o", lw=2, label=EXPLORATORY_KEPT),
                Line2D([], [], color="tab:gray", marker="o", mfc="white", lw=2, label=FROM_CLAIMS_MD),
                plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="equivalence margin (≈ claims)")]
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle("Each claim's pre-stated comparison a − b: one panel per metric (the x axes are not shared)",
                  fontsize=10)
     fig.subplots_adjust(left=0.36, right=0.76, top=1 - 0.75 / fig.get_figheight(), bottom=0.9 / fig.get_figheight())
@@ -477,10 +484,26 @@ seed. "≈" claims need the whole interval within the margin. A flagged row (deg
 the claim inconclusive. The verdict cell carries the claim's scope.
 
 A claim registered after its study's first run (the file's first commit against the runs' start times) is
-refused, unless its file says so (`registered_after_runs: true`): then it is *exploratory*, not a verdict. All
-of these were written after their studies ran. Stores that were not kept cannot be rebuilt: their numbers are
-the ones the earlier claims.py committed in this file, marked so.
+refused, unless its file says so (`registered_after_runs: true`): then it is *exploratory*, not a verdict.
+Stores that were not kept cannot be rebuilt: their numbers are the ones the earlier claims.py committed in this
+file, marked so.
 """
+
+
+def census(outcomes: list[Outcome]) -> str:
+    """One line: how many claims were declared before their runs (tested, not run yet, not rebuilt here) and how
+    many after (exploratory)."""
+    declared = [o for o in outcomes if not o.claim.registered_after_runs]
+    tested = sum(o.status == "built" for o in declared)
+    waiting = sum(o.status == "not run" for o in declared)
+    other = len(declared) - tested - waiting
+    after = len(outcomes) - len(declared)
+    kept = sum(o.status == "built" for o in outcomes if o.claim.registered_after_runs)
+    return (f"**{len(declared)} claims declared before their runs** come first ({tested} tested, {waiting} whose "
+            f"study has not run yet" + (f", {other} not rebuilt here: store not restored or claim refused" if other
+                                        else "") +
+            f"); **{after} exploratory** claims, stated after their studies ran, follow ({kept} rebuilt from a kept "
+            f"store, {after - kept} as recorded).\n")
 
 
 def main(argv: list[str]) -> int:
@@ -499,6 +522,7 @@ def main(argv: list[str]) -> int:
     cache: dict = {}
     outcomes = [evaluate(c, sweeps, cache) for c in claims]
     print(HEADER)
+    print(census(outcomes))
     print(table(outcomes))
     for o in outcomes:
         for line in o.refused:

@@ -169,6 +169,7 @@ def test_the_committed_claims_load_and_say_what_they_are():
     assert len(not_kept) == 8 and all(c.recorded for c in not_kept)
     declared = [c for c in loaded if not c.registered_after_runs]  # each committed before its study's first run
     assert {c.study for c in declared} >= {"ordinal_levels"}
+    assert loaded == declared + exploratory  # the declared claims first, in findings.md's order of studies
     for c in declared:
         if c.parent is None:
             assert claims.evaluate(c, {}, {}).outcome == claims.NOT_RUN
@@ -185,6 +186,10 @@ def test_the_forest_plot_draws_one_row_per_claim(tmp_path):
         c = claims.read(write(tmp_path, f"c{i}", metric=metric, direction=direction, **extra))
         made.append(claims.Outcome(c, "built" if i == 3 else "not kept", "exploratory", d(0.01 * i, -0.005, 0.03)))
     made.append(claims.Outcome(claims.read(write(tmp_path, "gone")), "not restored", "store kept, not restored"))
+    assert claims.census(made) == ("**5 claims declared before their runs** come first (1 tested, 0 whose study has "
+                                   "not run yet, 4 not rebuilt here: store not restored or claim refused); **0 "
+                                   "exploratory** claims, stated after their studies ran, follow (0 rebuilt from a "
+                                   "kept store, 0 as recorded).\n")
     png = tmp_path / "forest.png"
     drawn = claims.forest(made, png)
     assert drawn == ["c0", "c1", "c2", "c3"]  # one row per claim with numbers, grouped by metric

@@ -320,10 +320,21 @@ def test_coral_prior_leaves_a_saved_head_as_it_was(tmp_path):
     torch.testing.assert_close(again.classifier.coral_bias.detach(), torch.linspace(2, -2, K - 1))
 
 
+def test_coral_prior_fitted_before_the_head_is_built_starts_it_there():
+    loss = Coral(bias_init="prior")
+    fitted = loss.fit([0, 1, 1, 2, 8, 8], num_classes=K)
+    layer = loss.head_layer(8, K - 1)
+    share = torch.tensor([5, 3, 2, 2, 2, 2, 2, 2]) / 6
+    torch.testing.assert_close(layer.coral_bias.detach(), torch.logit(share))
+    assert list(fitted) == [f"coral_bias.{k}" for k in range(K - 1)]
+    with pytest.raises(ValueError, match="fitted for 9 levels, the head has 5"):
+        loss.head_layer(8, 4)
+
+
 def test_coral_prior_refuses_levels_outside_the_head():
     loss = Coral(bias_init="prior")
-    with pytest.raises(ValueError, match="needs the model built"):
-        loss.fit([1, 2])
+    with pytest.raises(ValueError, match="levels in 0..-1, got none"):
+        loss.fit([])
     loss.head_layer(8, K - 1)
     with pytest.raises(ValueError, match=f"levels in 0..{K - 1}, got 0..{K}"):
         loss.fit([0, K])

@@ -93,8 +93,9 @@ class Coral(Loss):
     - ``"prior"``: b_k = logit of the training split's share of items with level > k (shares clipped to
       [1/2n, 1 − 1/2n], so an empty end level stays finite): before training, an item scored w·h = 0 gets the
       training split's level distribution, the prior initialization Lin et al. (2017) use for focal loss's
-      head. Set by :meth:`fit` once the training labels are known, on a head built fresh (a head loaded from
-      a saved model keeps its biases); a resumed run's checkpoint overwrites it as it does every weight.
+      head. Set by :meth:`fit` once the training labels are known, on a head built fresh before or after it (a
+      head loaded from a saved model keeps its biases); a resumed run's checkpoint overwrites it as it does
+      every weight.
     """
 
     task_kinds = (ORDINAL,)
@@ -109,38 +110,42 @@ class Coral(Loss):
             raise ValueError(f"bias_init must be one of {', '.join(self.BIAS_INITS)}, got {bias_init!r}")
         self.bias_init = bias_init
         self._layers: list[CoralLayer] = []  # the heads this loss built (a list: not a submodule of the loss)
+        self._prior = None  # bias_init=prior: the K − 1 biases, once fitted
 
     @property
     def needs_train_labels(self) -> bool:
         return self.bias_init == "prior"
 
     def fit(self, train_labels, num_classes: int | None = None) -> dict[str, float]:
-        """``bias_init="prior"``: the biases of the head this loss built, from the training split's levels (class
-        ids, or one distribution over the K levels per item: its mean rounded half up, as
-        ``LevelsFromDistribution``). Returns them for the logs (``loss.fitted.coral_bias.<k>``)."""
+        """``bias_init="prior"``: the K − 1 biases from the training split's levels (class ids, or one
+        distribution over the K levels per item: its mean rounded half up, as ``LevelsFromDistribution``). They go
+        into the head this loss built, when it was built fresh, and into any head it builds later. K: the head's
+        K − 1 outputs + 1, else ``num_classes``, else the distributions' width, else the highest level + 1.
+        Returns the biases for the logs (``loss.fitted.coral_bias.<k>``)."""
         import numpy as np
 
-        if not self._layers:
-            raise ValueError("coral: bias_init=prior needs the model built with this loss's head first")
-        layer = self._layers[-1]
-        k = layer.out_features + 1
+        layer = self._layers[-1] if self._layers else None
         rows = [np.asarray(r, dtype=float) for r in train_labels]
-        if rows and rows[0].ndim == 1 and rows[0].size == k:  # a distribution over the K levels per item
-            y = np.floor(np.stack(rows) @ np.arange(k) + 0.5).astype(int)
+        width = rows[0].size if rows and rows[0].ndim == 1 and rows[0].size > 1 else None
+        k = layer.out_features + 1 if layer is not None else int(num_classes or width or 0)
+        if width is not None and width == k or (layer is None and not num_classes and width):
+            y = np.floor(np.stack(rows) @ np.arange(width) + 0.5).astype(int)  # a distribution per item
         else:
             y = np.concatenate([np.ravel(r) for r in rows]).astype(int) if rows else np.zeros(0, dtype=int)
             y = y[y != IGNORE_INDEX]
-        if y.size == 0 or (y < 0).any() or (y >= k).any():
+        k = k or (int(y.max()) + 1 if y.size else 0)
+        if y.size == 0 or k < 2 or (y < 0).any() or (y >= k).any():
             raise ValueError(f"coral: bias_init=prior needs training levels in 0..{k - 1}, got "
                              f"{'none' if y.size == 0 else f'{int(y.min())}..{int(y.max())}'}")
         n = y.size
         share = np.clip([(y > j).mean() for j in range(k - 1)], 0.5 / n, 1 - 0.5 / n)
-        bias = np.log(share / (1 - share))
-        if getattr(layer, "loaded_from", None):  # a saved head: its trained biases stay
-            return {}
-        with torch.no_grad():
-            layer.coral_bias.copy_(torch.as_tensor(bias, dtype=layer.coral_bias.dtype))
-        return {f"coral_bias.{j}": float(b) for j, b in enumerate(bias)}
+        self._prior = np.log(share / (1 - share))
+        if layer is not None:
+            if getattr(layer, "loaded_from", None):  # a saved head: its trained biases stay
+                return {}
+            with torch.no_grad():
+                layer.coral_bias.copy_(torch.as_tensor(self._prior, dtype=layer.coral_bias.dtype))
+        return {f"coral_bias.{j}": float(b) for j, b in enumerate(self._prior)}
 
     def sum_and_count(self, logits, labels):
         z, y, count = _keep(logits, labels)
@@ -156,6 +161,12 @@ class Coral(Loss):
     def head_layer(self, in_features: int, num_outputs: int) -> nn.Module:
         """CORAL's layer: one shared weight vector and ``num_outputs`` (K − 1) biases."""
         layer = CoralLayer(in_features, num_outputs)
+        if self._prior is not None:  # fitted before the head was built (bias_init=prior)
+            if len(self._prior) != num_outputs:
+                raise ValueError(f"coral: the prior was fitted for {len(self._prior) + 1} levels, the head has "
+                                 f"{num_outputs + 1}")
+            with torch.no_grad():
+                layer.coral_bias.copy_(torch.as_tensor(self._prior, dtype=layer.coral_bias.dtype))
         self._layers.append(layer)
         return layer
 

@@ -22,8 +22,10 @@ line as a sweep dir. A claim file holds:
 
 **Refusals** (one line each on stderr, the claim's cell says "refused"; exit status 1):
 
-- a claim registered after its study's first run: the file's first git commit (``git log --diff-filter=A``;
-  a file not committed, or changed since its commit, is newer than everything) is not before the earliest
+- a claim registered after its study's first run: the last git commit that changed what the file declares
+  (the compared rows, metric, direction, margin, checkpoint metric, ``also``, scope; filling in ``parent`` and
+  ``store`` after the runs does not count; a file not committed, or with uncommitted changes, is newer than
+  everything) is not before the earliest
   ``start_time`` of the sweep's finished runs. A file that says ``registered_after_runs: true`` is not refused:
   it is reported as "exploratory: registered after the runs" instead of a verdict;
 - a claim whose ``checkpoint_metric`` is not the ``task.objective`` its study's runs chose checkpoints on (for a
@@ -161,22 +163,42 @@ def load(directory: Path = CLAIMS_DIR) -> list[Claim]:
 
 # --- when a claim was registered, and what its study's runs did --------------------------------------------------
 
+#: What a claim declares before its runs: a commit that changes any of these (re)registers the claim at its time.
+#: Filling in ``parent``, ``store`` or ``recorded`` after the runs, or editing comments, does not.
+DECLARED = ("claim", "study", "a", "b", "metric", "direction", "margin", "checkpoint_metric", "also", "scope")
+
+
 def registered_at(path: Path) -> int | None:
-    """The file's first git commit time (unix seconds); None when it is not committed or has been changed since
-    (what it says now was not registered then: newer than everything)."""
+    """When the claim was registered: the time (unix seconds) of the last commit of the file that changed what it
+    declares (:data:`DECLARED`; its first commit unless a later one changed them); None when the file is not
+    committed or has uncommitted changes (what it says now was not registered then: newer than everything)."""
+    import yaml
+
     path = Path(path).resolve()
 
     def git(*args):
         return subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True)
 
-    added = git("log", "--diff-filter=A", "--format=%ct", "--", path.name)
-    times = [int(t) for t in added.stdout.split()] if added.returncode == 0 else []
-    if not times:
+    log = git("log", "--reverse", "--format=%H %ct", "--", path.name)
+    commits = [line.split() for line in log.stdout.splitlines() if line.strip()] if log.returncode == 0 else []
+    if not commits:
         return None
     changed = git("status", "--porcelain", "--", path.name)
     if changed.returncode != 0 or changed.stdout.strip():
         return None
-    return min(times)
+    prefix = git("rev-parse", "--show-prefix").stdout.strip()
+    registered, before = None, object()
+    for sha, seconds in commits:
+        shown = git("show", f"{sha}:{prefix}{path.name}")
+        try:
+            raw = yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
+        except yaml.YAMLError:
+            raw = None
+        declared = {k: raw.get(k) for k in DECLARED} if isinstance(raw, dict) else None
+        if declared != before:
+            registered = int(seconds)
+        before = declared
+    return registered
 
 
 def when(seconds: float) -> str:
@@ -201,7 +223,7 @@ def refusals(claim: Claim, runs, registered: int | None, objective: set[str] | N
     start = first_start(runs) if runs else None
     if start is not None and not claim.registered_after_runs and (registered is None or registered >= start):
         filed = ("the claim file is not committed, or changed since its commit (newer than everything)"
-                 if registered is None else f"the claim file was first committed {when(registered)}")
+                 if registered is None else f"what the claim declares was last committed {when(registered)}")
         out.append(f"claims.py: refused {claim.name}: {filed}, not before the study's first run started "
                    f"{when(start)}")
     chosen = objectives(runs) if runs else objective

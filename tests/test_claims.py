@@ -94,6 +94,23 @@ def test_an_uncommitted_or_edited_claim_file_is_newer_than_everything(tmp_path):
     assert claims.registered_at(path) is None
 
 
+def test_a_claim_whose_declaration_changed_after_the_runs_is_refused_but_filling_in_its_parent_is_not(tmp_path):
+    repo = tmp_path / "repo"
+    path = write(repo)
+    commit(repo, path, RUNS_START - DAY)
+    # after the runs: the parent and the store filled in, a comment added: still registered before them
+    path.write_text(claim_text() + "# filled in after the runs\nparent: abc123\n", encoding="utf-8")
+    commit(repo, path, RUNS_START + DAY)
+    assert claims.registered_at(path) == RUNS_START - DAY
+    assert claims.refusals(claims.read(path), RUNS, claims.registered_at(path)) == []
+    # then the metric changed and committed: the claim now dates from that commit, after the first run
+    path.write_text(claim_text(metric="spearman") + "parent: abc123\n", encoding="utf-8")
+    commit(repo, path, RUNS_START + 2 * DAY)
+    assert claims.registered_at(path) == RUNS_START + 2 * DAY
+    [line] = claims.refusals(claims.read(path), RUNS, claims.registered_at(path))
+    assert f"what the claim declares was last committed {claims.when(RUNS_START + 2 * DAY)}" in line
+
+
 def test_a_claim_declared_registered_after_the_runs_is_exploratory_not_refused(tmp_path):
     claim = claims.read(write(tmp_path, registered_after_runs="true"))
     assert claim.registered_after_runs and claims.refusals(claim, RUNS, None) == []

@@ -143,9 +143,13 @@ class Coral(Loss):
         if layer is not None:
             if getattr(layer, "loaded_from", None):  # a saved head: its trained biases stay
                 return {}
-            with torch.no_grad():
-                layer.coral_bias.copy_(torch.as_tensor(self._prior, dtype=layer.coral_bias.dtype))
+            self._start(layer)
         return {f"coral_bias.{j}": float(b) for j, b in enumerate(self._prior)}
+
+    def _start(self, layer: CoralLayer) -> None:
+        """Put the fitted prior into ``layer``'s biases."""
+        with torch.no_grad():
+            layer.coral_bias.copy_(torch.as_tensor(self._prior, dtype=layer.coral_bias.dtype))
 
     def sum_and_count(self, logits, labels):
         z, y, count = _keep(logits, labels)
@@ -165,8 +169,7 @@ class Coral(Loss):
             if len(self._prior) != num_outputs:
                 raise ValueError(f"coral: the prior was fitted for {len(self._prior) + 1} levels, the head has "
                                  f"{num_outputs + 1}")
-            with torch.no_grad():
-                layer.coral_bias.copy_(torch.as_tensor(self._prior, dtype=layer.coral_bias.dtype))
+            self._start(layer)
         self._layers.append(layer)
         return layer
 

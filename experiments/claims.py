@@ -18,7 +18,10 @@ line as a sweep dir. A claim file holds:
 - ``scope``: ``training``, ``model``, ``data``, ``seeds``, ``tuned``: printed with the verdict;
 - ``store``: ``{snapshot, restore_to}`` where the store is kept, or null (not kept);
 - ``registered_after_runs``: true when the file was written after the study ran (its outcome is then
-  "exploratory", not a verdict); ``recorded``: for a store not kept, the numbers committed before it was lost.
+  "exploratory", not a verdict); ``recorded``: for a store not kept, the numbers committed before it was lost;
+- ``retested_by``: (exploratory claims) the declared claims that test it again. Once one of them is rebuilt from
+  its store, an exploratory claim whose store was not kept is *superseded*: its recorded numbers, which nothing
+  can rebuild, are no longer quoted (they stay in its file), and its cell names the retests and their verdicts.
 
 **Refusals** (one line each on stderr, the claim's cell says "refused"; exit status 1):
 
@@ -96,6 +99,7 @@ class Claim:
     store: dict | None = None
     registered_after_runs: bool = False
     recorded: dict | None = None
+    retested_by: list = field(default_factory=list)
 
     def scope_text(self) -> str:
         s = self.scope
@@ -141,11 +145,19 @@ def read(path: Path) -> Claim:
     store = raw.get("store")
     if store is not None and not (isinstance(store, dict) and {"snapshot", "restore_to"} <= set(store)):
         raise ClaimError(f"{path}: store must be null (not kept) or {{snapshot, restore_to}}")
+    retested_by = raw.get("retested_by") or []
+    if isinstance(retested_by, str):
+        retested_by = [retested_by]
+    if not (isinstance(retested_by, list) and all(isinstance(n, str) for n in retested_by)):
+        raise ClaimError(f"{path}: retested_by must be a claim name or a list of them")
+    after = bool(raw.get("registered_after_runs", False))
+    if retested_by and not after:
+        raise ClaimError(f"{path}: retested_by is for exploratory claims (registered_after_runs: true)")
     return Claim(name, path, str(raw["claim"]), str(raw["citation"]), str(raw["study"]), str(raw["metric"]),
                  direction, _side(raw["a"], name, "a"), _side(raw["b"], name, "b"), str(raw["checkpoint_metric"]),
                  dict(scope), float(margin) if margin is not None else None, also,
-                 str(raw["parent"]) if raw.get("parent") else None, store,
-                 bool(raw.get("registered_after_runs", False)), raw.get("recorded"))
+                 str(raw["parent"]) if raw.get("parent") else None, store, after, raw.get("recorded"),
+                 list(retested_by))
 
 
 STUDIES = ("calibration", "ordinal_levels", "dice_ner", "label_noise_confirm", "ordinal_prior", "square_loss",
@@ -157,6 +169,11 @@ def load(directory: Path = CLAIMS_DIR) -> list[Claim]:
     """Every ``*.yaml`` claim of ``directory``: the claims declared before their runs first, then the exploratory
     ones (registered after), each by study (findings.md's order), then by name."""
     claims = [read(p) for p in sorted(Path(directory).glob("*.yaml"))]
+    declared = {c.name for c in claims if not c.registered_after_runs}
+    for c in claims:
+        unknown = [n for n in c.retested_by if n not in declared]
+        if unknown:
+            raise ClaimError(f"{c.path}: retested_by names {', '.join(unknown)}, not a declared claim of {directory}")
     order = {s: i for i, s in enumerate(STUDIES)}
     return sorted(claims, key=lambda c: (c.registered_after_runs, order.get(c.study, len(order)), c.study, c.name))
 
@@ -317,7 +334,7 @@ def flags_of(report, claim: Claim) -> list[str]:
 @dataclass
 class Outcome:
     claim: Claim
-    status: str  # built | not kept | not restored | not run | refused
+    status: str  # built | not kept | superseded | not restored | not run | refused
     outcome: str  # the verdict cell's words (before the scope)
     diff: object = None  # stats.Difference (built), or a SimpleNamespace of the recorded numbers (not kept)
     cells: tuple = ("–", "–")
@@ -397,6 +414,24 @@ def evaluate(claim: Claim, sweeps: dict, cache: dict) -> Outcome:
         d = compare(report, claim, metric)
         also.append((metric, direction, d, tuple(cell(report.samples[(s.label, metric)]) for s in (claim.a, claim.b))))
     return Outcome(claim, "built", words, diff, cells, also)
+
+
+SUPERSEDED = "superseded: its numbers (store not kept) are not quoted"
+
+
+def supersede(outcomes: list[Outcome]) -> list[Outcome]:
+    """An exploratory claim whose store was not kept, once one of its ``retested_by`` claims has been rebuilt from
+    its store: status "superseded", no numbers (nothing can rebuild them), the retests and their verdicts named."""
+    by_name = {o.claim.name: o for o in outcomes}
+    out = []
+    for o in outcomes:
+        built = [by_name[n] for n in o.claim.retested_by if by_name.get(n) and by_name[n].status == "built"]
+        if o.status == "not kept" and built:
+            words = (f"{SUPERSEDED}; {EXPLORATORY}; retested, declared before its runs: "
+                     + "; ".join(f"{b.claim.name} ({b.claim.study}): {b.outcome}" for b in built))
+            o = Outcome(o.claim, "superseded", words)
+        out.append(o)
+    return out
 
 
 # --- the table and the forest plot -----------------------------------------------------------------------------
@@ -508,7 +543,8 @@ the claim inconclusive. The verdict cell carries the claim's scope.
 A claim registered after its study's first run (the file's first commit against the runs' start times) is
 refused, unless its file says so (`registered_after_runs: true`): then it is *exploratory*, not a verdict.
 Stores that were not kept cannot be rebuilt: their numbers are the ones the earlier claims.py committed in this
-file, marked so.
+file, marked so, until a claim declared before its runs tests the same thing again (`retested_by`). Then the old
+numbers are no longer quoted (they stay in the claim's file, under `recorded`) and the row points to its retests.
 """
 
 
@@ -521,11 +557,13 @@ def census(outcomes: list[Outcome]) -> str:
     other = len(declared) - tested - waiting
     after = len(outcomes) - len(declared)
     kept = sum(o.status == "built" for o in outcomes if o.claim.registered_after_runs)
+    gone = sum(o.status == "superseded" for o in outcomes)
     return (f"**{len(declared)} claims declared before their runs** come first ({tested} tested, {waiting} whose "
             f"study has not run yet" + (f", {other} not rebuilt here: store not restored or claim refused" if other
                                         else "") +
             f"); **{after} exploratory** claims, stated after their studies ran, follow ({kept} rebuilt from a kept "
-            f"store, {after - kept} as recorded).\n")
+            f"store, " + (f"{gone} superseded by their declared retests (numbers not quoted), " if gone else "") +
+            f"{after - kept - gone} as recorded).\n")
 
 
 def main(argv: list[str]) -> int:
@@ -542,7 +580,7 @@ def main(argv: list[str]) -> int:
         print(f"claims.py: {err}", file=sys.stderr)
         return 2
     cache: dict = {}
-    outcomes = [evaluate(c, sweeps, cache) for c in claims]
+    outcomes = supersede([evaluate(c, sweeps, cache) for c in claims])
     print(HEADER)
     print(census(outcomes))
     print(table(outcomes))

@@ -211,3 +211,33 @@ def test_the_forest_plot_draws_one_row_per_claim(tmp_path):
     drawn = claims.forest(made, png)
     assert drawn == ["c0", "c1", "c2", "c3"]  # one row per claim with numbers, grouped by metric
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_exploratory_claim_not_kept_is_superseded_once_its_declared_retest_is_rebuilt(tmp_path):
+    folder = tmp_path / "claims"
+    write(folder, "old", study="imbalance_losses", registered_after_runs="true", retested_by="[new]")
+    write(folder, "new", study="square_loss")
+    old, new = claims.load(folder)[::-1]
+    assert old.retested_by == ["new"] and new.retested_by == []
+    recorded = SimpleNamespace(diff=-0.003, low=-0.0067, high=0.0007, p=0.107)
+    kept = claims.Outcome(old, "not kept", claims.NOT_KEPT, recorded, ("0.95", "0.96"))
+    # the retest has not run: the recorded numbers are still the only evidence, and are quoted
+    [o_new, o_old] = claims.supersede([claims.Outcome(new, "not run", claims.NOT_RUN), kept])
+    assert o_old is kept
+    # the retest rebuilt from its store: the old numbers go, the cell names the retest and its verdict
+    built = claims.Outcome(new, "built", "inconclusive (interval covers 0)", d(0.001, -0.004, 0.006))
+    [_, o_old] = claims.supersede([built, kept])
+    assert o_old.status == "superseded" and o_old.diff is None and o_old.cells == ("–", "–")
+    assert "new (square_loss): inconclusive (interval covers 0)" in o_old.outcome
+    assert "| – |" in claims.table([o_old]) and "0.0067" not in claims.table([o_old])
+    assert claims.forest([built, o_old], tmp_path / "f.png") == ["new"]  # no row for numbers nothing can rebuild
+    assert "1 superseded by their declared retests (numbers not quoted), 0 as recorded" in claims.census([built, o_old])
+
+
+def test_retested_by_names_a_declared_claim(tmp_path):
+    folder = tmp_path / "claims"
+    write(folder, "old", registered_after_runs="true", retested_by="[missing]")
+    with pytest.raises(claims.ClaimError, match="retested_by names missing"):
+        claims.load(folder)
+    with pytest.raises(claims.ClaimError, match="for exploratory claims"):
+        claims.read(write(tmp_path, "declared", retested_by="[old]"))

@@ -518,11 +518,15 @@ def forest(outcomes: list[Outcome], path) -> list[str]:
         ax.set_title(f"{metric}: a − b ({quantity} in {metric} units, 95% interval)", fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=7.5)
         ax.grid(axis="x", alpha=0.3)
-    handles = [Line2D([], [], color="black", marker="o", lw=2, label=DECLARED_KEPT),
-               Line2D([], [], color="tab:blue", marker="o", lw=2, label=EXPLORATORY_KEPT),
-               Line2D([], [], color="tab:gray", marker="o", mfc="white", lw=2, label=FROM_CLAIMS_MD),
-               plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="equivalence margin (≈ claims)")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    kinds = [(o.status == "built", o.claim.registered_after_runs) for o in shown]
+    handles = [h for h, drawn_here in (
+        (Line2D([], [], color="black", marker="o", lw=2, label=DECLARED_KEPT), (True, False) in kinds),
+        (Line2D([], [], color="tab:blue", marker="o", lw=2, label=EXPLORATORY_KEPT), (True, True) in kinds),
+        (Line2D([], [], color="tab:gray", marker="o", mfc="white", lw=2, label=FROM_CLAIMS_MD),
+         any(not built for built, _ in kinds)),
+        (plt.Rectangle((0, 0), 1, 1, color="tab:green", alpha=0.15, label="equivalence margin (≈ claims)"),
+         any(o.claim.direction == "≈" for o in shown))) if drawn_here]  # a key only for what is drawn
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle("Each claim's pre-stated comparison a − b: one panel per metric (the x axes are not shared)",
                  fontsize=10)
     fig.subplots_adjust(left=0.36, right=0.76, top=1 - 0.75 / fig.get_figheight(), bottom=0.9 / fig.get_figheight())

@@ -2,7 +2,8 @@
 cut (logit > 0, probability 0.5) against the share truly on, the precision and recall there, and the cut that
 validation picks (best F1, the report's ``tuned_`` metrics), as a probability. Mean over seeds.
 
-    python experiments/multilabel_losses/thresholds.py <sweep dir of experiment=multilabel_losses> > experiments/multilabel_losses/thresholds.md
+    python experiments/multilabel_losses/thresholds.py <sweep dir of a multi-label study> > <study>/thresholds.md
+    python experiments/multilabel_losses/thresholds.py <parent run id> --uri sqlite:///<store>/mlflow.db   # a restored snapshot
 
 Reads only the MLflow store of the sweep (its finished runs and their ``predictions/{validation,test}.parquet``).
 """
@@ -25,8 +26,8 @@ def _split(uri: str, run_id: str, split: str, folder: str):
     return logits.astype(np.float64), labels > 0
 
 
-def main(sweep_dir: str) -> None:
-    uri, parent = reports.resolve(sweep_dir, None)
+def main(target: str, uri: str | None = None) -> None:
+    uri, parent = reports.resolve(target, uri)
     finished, _ = tracking.latest_per_job(tracking.children(uri, parent))
     per_loss: dict[str, list[np.ndarray]] = {}
     truth = None
@@ -42,7 +43,7 @@ def main(sweep_dir: str) -> None:
             truth = on.mean(0)
     names = label_names(finished) or [f"label {j}" for j in range(len(truth))]
     print("# Multi-label decision boundaries: where each loss puts the cut\n")
-    print(f"From sweep `{sweep_dir}` (MLflow parent run `{parent}`): {len(finished)} finished runs. Per label: the "
+    print(f"From `{target}` (MLflow parent run `{parent}`, store `{uri}`): {len(finished)} finished runs. Per label: the "
           "share of test items truly on; for each loss (mean over its seeds) the share predicted on at probability "
           "0.5, the precision and recall there, and the probability cut that maximizes F1 on validation.\n")
     print("| label | truly on | loss | seeds | predicted on at 0.5 | precision at 0.5 | recall at 0.5 | cut chosen on validation |")
@@ -60,4 +61,10 @@ def main(sweep_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="thresholds.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", help="a sweep dir, or a parent run id with --uri")
+    parser.add_argument("--uri", help="the tracking uri (default: the sweep dir's)")
+    args = parser.parse_args()
+    main(args.target, args.uri)

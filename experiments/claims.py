@@ -504,7 +504,7 @@ def forest(outcomes: list[Outcome], path) -> list[str]:
                     f"{(EXPLORATORY_KEPT if c.registered_after_runs else DECLARED_KEPT) if rebuilt else FROM_CLAIMS_MD}\n"
                     f"{_wrap(o.outcome.split(';')[-1].strip() if not rebuilt else o.outcome, 38)}",
                     transform=ax.get_yaxis_transform(), va="center", fontsize=7, color=color)
-            sides = (f"a = {c.a.label}, b = {c.b.label}")
+            sides = f"{c.study}: a = {c.a.label}, b = {c.b.label}"
             labels.append(f"{_wrap(c.claim, 60)}\n{_wrap(sides, 70)}\nholds if {expectation(c)}")
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         drawn += [o.claim.name for o in rows]

@@ -160,8 +160,8 @@ def read(path: Path) -> Claim:
                  list(retested_by))
 
 
-STUDIES = ("calibration", "ordinal_levels", "dice_ner", "label_noise_confirm", "ordinal_prior", "square_loss",
-           "asl_multilabel", "imbalance_losses", "ner_losses", "multilabel_losses", "soft_labels", "regression_losses",
+STUDIES = ("calibration", "ordinal_levels", "dice_ner", "label_noise_confirm", "label_noise_long", "ordinal_prior",
+           "square_loss", "asl_multilabel", "imbalance_losses", "ner_losses", "multilabel_losses", "soft_labels", "regression_losses",
            "label_noise")
 
 

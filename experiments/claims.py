@@ -486,7 +486,7 @@ def forest(outcomes: list[Outcome], path) -> list[str]:
     if not metrics:
         raise SystemExit("claims.py: no claim has numbers to plot")
     heights = [sum(o.claim.metric == m for o in shown) + 0.5 for m in metrics]
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(12, 0.85 * sum(heights) + 0.65 * len(metrics) + 1.2),
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(12, 1.05 * sum(heights) + 0.65 * len(metrics) + 1.2),
                              squeeze=False, gridspec_kw={"height_ratios": heights, "hspace": 0.75})
     drawn = []
     for ax, metric in zip(axes[:, 0], metrics):
@@ -528,7 +528,7 @@ def forest(outcomes: list[Outcome], path) -> list[str]:
          any(o.claim.direction == "≈" for o in shown))) if drawn_here]  # a key only for what is drawn
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle("Each claim's pre-stated comparison a − b: one panel per metric (the x axes are not shared)",
-                 fontsize=10)
+                 fontsize=10, y=1 - 0.3 / fig.get_figheight())
     fig.subplots_adjust(left=0.36, right=0.76, top=1 - 0.75 / fig.get_figheight(), bottom=0.9 / fig.get_figheight())
     fig.savefig(path, dpi=120)
     plt.close(fig)
